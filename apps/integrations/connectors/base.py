@@ -1,0 +1,362 @@
+"""The connector contract: normalized dataclasses, capabilities, and the base class every platform fills in.
+
+A connector is a stateless description of a platform (class attributes) plus the methods its
+`capabilities` declare, bound at construction to one connection's context. Mapping from the platform's
+JSON to these dataclasses stays private to the platform's module. Nothing here touches the database:
+the sync engine, the flows and the services persist what connectors return.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar, Generic, TypeVar
+
+from apps.integrations.connectors.errors import NotSupported
+from apps.integrations.http import HttpClient, RateLimit
+
+
+class Capability(enum.StrEnum):
+    ORDERS = "orders"
+    PRODUCTS = "products"
+    STOCK_PUSH = "stock_push"
+    PRICE_PUSH = "price_push"
+    LISTING_CREATE = "listing_create"
+    FULFILMENT_PUSH = "fulfilment_push"
+    WEBHOOKS = "webhooks"
+    INQUIRIES = "inquiries"
+    TENDERS = "tenders"
+    MARKETPLACE_INVENTORY = "marketplace_inventory"
+
+
+# Which methods a capability obliges a connector to implement (checked at start-up by checks.py).
+CAPABILITY_METHODS: dict[Capability, tuple[str, ...]] = {
+    Capability.ORDERS: ("fetch_orders",),
+    Capability.PRODUCTS: ("fetch_products",),
+    Capability.STOCK_PUSH: ("push_stock",),
+    Capability.PRICE_PUSH: ("push_prices",),
+    Capability.LISTING_CREATE: ("create_listing",),
+    Capability.FULFILMENT_PUSH: ("push_fulfilment",),
+    Capability.WEBHOOKS: ("verify_webhook", "parse_webhook", "register_webhooks", "unregister_webhooks"),
+    Capability.INQUIRIES: ("fetch_inquiries",),
+    Capability.TENDERS: ("fetch_tenders",),
+    Capability.MARKETPLACE_INVENTORY: ("fetch_marketplace_inventory",),
+}
+
+
+class AuthKind(enum.StrEnum):
+    OAUTH = "oauth"
+    API_KEY = "api_key"
+
+
+class OrderStatus(enum.StrEnum):
+    PENDING = "pending"
+    UNSHIPPED = "unshipped"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    RETURNED = "returned"
+
+
+class FulfilmentChannel(enum.StrEnum):
+    MERCHANT = "merchant"  # the SHG ships (Amazon MFN, Flipkart self-ship, every web store)
+    MARKETPLACE = "marketplace"  # the marketplace ships from its warehouse (Amazon FBA/AFN): read-only here
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    """One input of an API-key connect form. `secret` fields are write-only everywhere."""
+
+    name: str
+    label: str
+    secret: bool = False
+    help_text: str = ""
+    required: bool = True
+    stored_in: str = "credentials"  # or "config" (non-secret values such as a store URL)
+
+
+@dataclass
+class OrderLineData:
+    external_id: str
+    sku: str
+    title: str
+    quantity: int
+    unit_price: Decimal
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OrderData:
+    external_id: str
+    status: OrderStatus
+    raw_status: str
+    placed_at: datetime
+    updated_at: datetime
+    currency: str
+    total: Decimal
+    lines: list[OrderLineData]
+    fulfilment_channel: FulfilmentChannel = FulfilmentChannel.MERCHANT
+    buyer_name: str = ""
+    shipping_address: dict[str, Any] = field(default_factory=dict)
+    # Platform-specific display number (Shopify "#1001", WooCommerce number) when it differs from the id.
+    number: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProductData:
+    external_id: str
+    sku: str
+    title: str
+    price: Decimal | None = None
+    currency: str = ""
+    quantity: int | None = None
+    mrp: Decimal | None = None
+    barcode: str = ""
+    # The platform's ids needed to push to this listing later (variant id, inventory item id, FSN...).
+    external_refs: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StockUpdate:
+    sku: str
+    quantity: int
+    external_refs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PriceUpdate:
+    sku: str
+    price: Decimal
+    currency: str
+    mrp: Decimal | None = None
+    external_refs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PushResult:
+    """The platform's answer for one SKU of a batch push."""
+
+    sku: str
+    ok: bool
+    error: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FulfilmentLine:
+    external_line_id: str
+    quantity: int
+
+
+@dataclass
+class FulfilmentData:
+    order_external_id: str
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+    tracking_url: str = ""
+    shipping_method: str = ""
+    lines: list[FulfilmentLine] = field(default_factory=list)
+    # Anything the platform needs that the order carries (Flipkart location id, Amazon marketplace id...).
+    order_raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FulfilmentResult:
+    ok: bool
+    external_id: str = ""
+    error: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ListingDraft:
+    sku: str
+    title: str
+    description: str
+    price: Decimal
+    currency: str
+    quantity: int
+    brand: str = ""
+    barcode: str = ""
+    mrp: Decimal | None = None
+    product_type: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    images: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ListingResult:
+    ok: bool
+    external_refs: dict[str, str] = field(default_factory=dict)
+    state: str = "pending"
+    error: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WebhookMessage:
+    """A verified delivery, parsed: what it is about and the normalized objects it carries."""
+
+    delivery_id: str
+    topic: str
+    orders: list[OrderData] = field(default_factory=list)
+    products: list[ProductData] = field(default_factory=list)
+    # Topics that are not about orders or products (app/uninstalled, privacy requests, a ping).
+    action: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass
+class OAuthTokens:
+    """What an OAuth exchange or refresh gives: merged into the connection's credentials."""
+
+    credentials: dict[str, Any]
+    external_account_id: str = ""
+    display_name: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ConnectionContext:
+    """Everything a connector needs about one connection, without the ORM.
+
+    `save_credentials` is called when the connector refreshes a token, so the caller persists it
+    (encrypted) at once; connectors never write to the database themselves.
+    """
+
+    connection_id: int | str
+    credentials: dict[str, Any]
+    config: dict[str, Any]
+    external_account_id: str = ""
+    save_credentials: Callable[[dict[str, Any]], None] = lambda creds: None
+
+    @classmethod
+    def from_connection(cls, connection) -> ConnectionContext:
+        def _save(creds: dict[str, Any]) -> None:
+            connection.credentials = creds
+            type(connection).objects.filter(pk=connection.pk).update(credentials=creds)
+
+        return cls(
+            connection_id=connection.pk or "new",
+            credentials=dict(connection.credentials or {}),
+            config=dict(connection.config or {}),
+            external_account_id=connection.external_account_id,
+            save_credentials=_save,
+        )
+
+
+class Connector(abc.ABC):
+    """Base class of every platform connector. Subclasses set the descriptor attributes below."""
+
+    slug: ClassVar[str]
+    name: ClassVar[str]
+    auth_kind: ClassVar[AuthKind]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = ()
+    # Per-operation limits; the key is the operation name passed to HttpClient.request.
+    rate_limits: ClassVar[dict[str, RateLimit]] = {}
+    default_poll_interval: ClassVar[timedelta] = timedelta(minutes=15)
+    # True when fetch_orders yields pages in ascending last-updated order, so the sync engine may
+    # advance the cursor after every committed page rather than only at the end of a run.
+    orders_sorted_by_update: ClassVar[bool] = False
+    default_currency: ClassVar[str] = "INR"
+    docs_url: ClassVar[str] = ""
+
+    def __init__(self, context: ConnectionContext, *, http: HttpClient | None = None, base_url: str | None = None):
+        self.context = context
+        self.http = http or HttpClient(connection_key=str(context.connection_id), rate_limits=self.rate_limits)
+        self.base_url = (base_url or self.resolve_base_url(context)).rstrip("/")
+
+    # --- description -------------------------------------------------------------------------------------
+
+    @classmethod
+    def supports(cls, capability: Capability | str) -> bool:
+        return Capability(capability) in cls.capabilities
+
+    @classmethod
+    def resolve_base_url(cls, context: ConnectionContext) -> str:
+        """The API root for this connection: `config["base_url"]` when set (sandbox), else the platform's."""
+        return context.config.get("base_url") or cls.default_base_url(context)
+
+    @classmethod
+    @abc.abstractmethod
+    def default_base_url(cls, context: ConnectionContext) -> str:
+        """The production API root for this connection (may depend on region or shop domain)."""
+
+    def _unsupported(self, capability: Capability) -> NotSupported:
+        return NotSupported(f"{self.name} does not support {capability.value}")
+
+    # --- every connector ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def test_connection(self) -> dict[str, Any]:
+        """Make one cheap authenticated call; return facts about the account (name, id) or raise."""
+
+    # --- capabilities: implement only what `capabilities` declares ----------------------------------------
+
+    def fetch_orders(self, *, since: datetime, cursor: str | None = None) -> Page[OrderData]:
+        raise self._unsupported(Capability.ORDERS)
+
+    def fetch_products(self, *, cursor: str | None = None) -> Page[ProductData]:
+        raise self._unsupported(Capability.PRODUCTS)
+
+    def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
+        raise self._unsupported(Capability.STOCK_PUSH)
+
+    def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        raise self._unsupported(Capability.PRICE_PUSH)
+
+    def create_listing(self, draft: ListingDraft) -> ListingResult:
+        raise self._unsupported(Capability.LISTING_CREATE)
+
+    def push_fulfilment(self, fulfilment: FulfilmentData) -> FulfilmentResult:
+        raise self._unsupported(Capability.FULFILMENT_PUSH)
+
+    def fetch_marketplace_inventory(self, *, cursor: str | None = None) -> Page[ProductData]:
+        raise self._unsupported(Capability.MARKETPLACE_INVENTORY)
+
+    # --- webhooks ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def verify_webhook(cls, *, body: bytes, headers: dict[str, str], secret: str) -> bool:
+        raise NotSupported(f"{cls.__name__} has no webhooks")
+
+    def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:
+        raise self._unsupported(Capability.WEBHOOKS)
+
+    def register_webhooks(self, *, callback_url: str, secret: str) -> list[str]:
+        raise self._unsupported(Capability.WEBHOOKS)
+
+    def unregister_webhooks(self, *, webhook_ids: Sequence[str]) -> None:
+        raise self._unsupported(Capability.WEBHOOKS)
+
+    # --- OAuth (auth_kind == OAUTH) -------------------------------------------------------------------------
+
+    @classmethod
+    def authorization_url(cls, *, state: str, redirect_uri: str, params: dict[str, str]) -> str:
+        raise NotSupported(f"{cls.__name__} does not use OAuth")
+
+    @classmethod
+    def exchange_code(cls, *, callback_params: dict[str, str], redirect_uri: str, http: HttpClient,
+                      config: dict[str, Any]) -> OAuthTokens:
+        raise NotSupported(f"{cls.__name__} does not use OAuth")
+
+    def refresh(self) -> None:
+        """Refresh the access token and persist it through `context.save_credentials`."""
+        raise NotSupported(f"{self.name} has no token to refresh")

@@ -1,0 +1,85 @@
+"""Reach the sandbox in-process, without a live server: a requests adapter over Django's WSGI handler.
+
+Used by tests (and by nothing in production): `sandbox_session()` returns a requests.Session whose
+calls to http://testserver/ are served by this process's Django app, with real status codes,
+headers and bodies, so connectors run unchanged against the sandbox. httpx clients (the Amazon SP-API
+library) use `httpx.WSGITransport(app=get_wsgi_application())` the same way.
+"""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import urlsplit
+
+import requests
+from django.core.handlers.wsgi import WSGIHandler
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+SANDBOX_TEST_ORIGIN = "http://testserver"
+
+
+class WSGIAdapter(BaseAdapter):
+    def __init__(self, app=None):
+        super().__init__()
+        self.app = app or WSGIHandler()
+
+    def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
+        parts = urlsplit(request.url)
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        environ = {
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": parts.path,
+            "QUERY_STRING": parts.query,
+            "SERVER_NAME": parts.hostname or "testserver",
+            "SERVER_PORT": str(parts.port or (443 if parts.scheme == "https" else 80)),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": parts.scheme,
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "CONTENT_LENGTH": str(len(body)),
+        }
+        for name, value in request.headers.items():
+            key = name.upper().replace("-", "_")
+            if key == "CONTENT_TYPE":
+                environ["CONTENT_TYPE"] = value
+            elif key != "CONTENT_LENGTH":
+                environ[f"HTTP_{key}"] = value
+        captured: dict = {}
+
+        def start_response(status, headers, exc_info=None):
+            captured["status"] = status
+            captured["headers"] = headers
+
+        chunks = self.app(environ, start_response)
+        try:
+            content = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        response = requests.Response()
+        response.status_code = int(captured["status"].split(" ", 1)[0])
+        response.reason = captured["status"].split(" ", 1)[1] if " " in captured["status"] else ""
+        response.headers = CaseInsensitiveDict(captured["headers"])
+        response._content = content
+        response.url = request.url
+        response.request = request
+        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def sandbox_session() -> requests.Session:
+    session = requests.Session()
+    adapter = WSGIAdapter()
+    session.mount(SANDBOX_TEST_ORIGIN + "/", adapter)
+    return session

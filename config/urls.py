@@ -1,0 +1,19 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "Haat"
+admin.site.site_title = "Haat admin"
+admin.site.index_title = "Channels, orders and stock of every SHG"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("apps.accounts.urls")),
+    path("connections/", include("apps.integrations.urls")),
+    path("sync/", include("apps.integrations.sync_urls")),
+    path("orders/", include("apps.orders.urls")),
+]
+
+if settings.SANDBOX:
+    urlpatterns.append(path("sandbox/", include("apps.sandbox.urls")))
