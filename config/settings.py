@@ -200,12 +200,15 @@ SANDBOX_FAULTS = env.str("SANDBOX_FAULTS", default="")
 SANDBOX_WEBHOOK_TARGET = env.str("SANDBOX_WEBHOOK_TARGET", default=SITE_URL)
 
 # Platform application credentials (the app's own, not a seller's): OAuth client ids and secrets.
-AMAZON_SP_APP_ID = env.str("AMAZON_SP_APP_ID", default="")
-AMAZON_LWA_CLIENT_ID = env.str("AMAZON_LWA_CLIENT_ID", default="")
-AMAZON_LWA_CLIENT_SECRET = env.str("AMAZON_LWA_CLIENT_SECRET", default="")
+# With the sandbox on and nothing set, the sandbox's demo app is used (these values are public demo keys
+# that only the sandbox accepts).
+_sandbox_default = (lambda value: value if SANDBOX else "")
+AMAZON_SP_APP_ID = env.str("AMAZON_SP_APP_ID", default=_sandbox_default("amzn1.sp.solution.haat-sandbox-app"))
+AMAZON_LWA_CLIENT_ID = env.str("AMAZON_LWA_CLIENT_ID", default=_sandbox_default("amzn1.application-oa2-client.haatsandbox"))
+AMAZON_LWA_CLIENT_SECRET = env.str("AMAZON_LWA_CLIENT_SECRET", default=_sandbox_default("amzn1.oa2-cs.v1.haat-sandbox-secret"))
 AMAZON_AUTH_DRAFT_APP = env.bool("AMAZON_AUTH_DRAFT_APP", default=False)
-SHOPIFY_CLIENT_ID = env.str("SHOPIFY_CLIENT_ID", default="")
-SHOPIFY_CLIENT_SECRET = env.str("SHOPIFY_CLIENT_SECRET", default="")
+SHOPIFY_CLIENT_ID = env.str("SHOPIFY_CLIENT_ID", default=_sandbox_default("haat-sandbox-shopify-client"))
+SHOPIFY_CLIENT_SECRET = env.str("SHOPIFY_CLIENT_SECRET", default=_sandbox_default("shpss_haat_sandbox_secret"))
 SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-01")
 SHOPIFY_SCOPES = env.list(
     "SHOPIFY_SCOPES",

@@ -347,10 +347,24 @@ class Connector(abc.ABC):
         raise self._unsupported(Capability.WEBHOOKS)
 
     # --- OAuth (auth_kind == OAUTH) -------------------------------------------------------------------------
+    # The connect flow (apps/integrations/flows.py) is written once: it asks for `oauth_start_fields`
+    # (a shop domain, a marketplace), signs a single-use state bound to the session, sends the user to
+    # `authorization_url`, checks the callback with `verify_callback`, and stores what `exchange_code` gives.
+
+    oauth_start_fields: ClassVar[tuple[CredentialField, ...]] = ()
 
     @classmethod
-    def authorization_url(cls, *, state: str, redirect_uri: str, params: dict[str, str]) -> str:
+    def sandbox_base_url(cls, *, sandbox_root: str, params: dict[str, str]) -> str:
+        """Where this platform's sandbox answers for an account (`sandbox_root` ends in /sandbox)."""
+        return f"{sandbox_root}/{cls.slug}"
+
+    @classmethod
+    def authorization_url(cls, *, state: str, redirect_uri: str, params: dict[str, str], config: dict[str, Any]) -> str:
         raise NotSupported(f"{cls.__name__} does not use OAuth")
+
+    @classmethod
+    def verify_callback(cls, *, params: dict[str, str], config: dict[str, Any]) -> None:
+        """Platform-specific integrity checks of the callback (Shopify's hmac and shop); raise AuthError."""
 
     @classmethod
     def exchange_code(cls, *, callback_params: dict[str, str], redirect_uri: str, http: HttpClient,
