@@ -202,7 +202,12 @@ SANDBOX_WEBHOOK_TARGET = env.str("SANDBOX_WEBHOOK_TARGET", default=SITE_URL)
 # Platform application credentials (the app's own, not a seller's): OAuth client ids and secrets.
 # With the sandbox on and nothing set, the sandbox's demo app is used (these values are public demo keys
 # that only the sandbox accepts).
-_sandbox_default = (lambda value: value if SANDBOX else "")
+
+
+def _sandbox_default(value: str) -> str:
+    return value if SANDBOX else ""
+
+
 AMAZON_SP_APP_ID = env.str("AMAZON_SP_APP_ID", default=_sandbox_default("amzn1.sp.solution.haat-sandbox-app"))
 AMAZON_LWA_CLIENT_ID = env.str("AMAZON_LWA_CLIENT_ID", default=_sandbox_default("amzn1.application-oa2-client.haatsandbox"))
 AMAZON_LWA_CLIENT_SECRET = env.str("AMAZON_LWA_CLIENT_SECRET", default=_sandbox_default("amzn1.oa2-cs.v1.haat-sandbox-secret"))

@@ -365,6 +365,7 @@ class Connector(abc.ABC):
     @classmethod
     def verify_callback(cls, *, params: dict[str, str], config: dict[str, Any]) -> None:
         """Platform-specific integrity checks of the callback (Shopify's hmac and shop); raise AuthError."""
+        return None
 
     @classmethod
     def exchange_code(cls, *, callback_params: dict[str, str], redirect_uri: str, http: HttpClient,
