@@ -1,0 +1,25 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from apps.accounts.models import SHG, Organization, PartnerToken
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_is_idempotent_and_prints_logins(capsys):
+    call_command("seed_demo")
+    first = capsys.readouterr().out
+    call_command("seed_demo")
+    second = capsys.readouterr().out
+    assert SHG.objects.count() == 3
+    assert Organization.objects.count() == 2
+    assert get_user_model().objects.filter(username="coordinator").count() == 1
+    assert PartnerToken.objects.filter(revoked_at__isnull=True).count() == 1
+    assert "coordinator / haat-demo-2026" in first and "coordinator / haat-demo-2026" in second
+    key = [line for line in second.splitlines() if "Partner API token" in line][0].rsplit(" ", 1)[1]
+    from apps.accounts.services import partner_token_authenticate
+
+    assert partner_token_authenticate(key=key) is not None
+    districts = set(SHG.objects.values_list("district", flat=True))
+    assert districts == {"Pune", "Muzaffarpur", "Thrissur"}

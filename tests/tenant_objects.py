@@ -1,0 +1,120 @@
+"""Tenant A's objects for the cross-tenant sweep, and how to fill each URL argument from them.
+
+When a new model or URL argument appears, add one builder line and one entry here; the sweep fails with
+the URL's route until then.
+"""
+
+from __future__ import annotations
+
+from django.apps import apps
+
+from apps.accounts.models import Membership
+from apps.accounts.services import partner_token_create
+from tests.factories import make_connection, make_org, make_shg, make_user
+
+
+def build_tenant_a() -> dict:
+    federation = make_org("Tenant A Federation")
+    shg = make_shg(federation, name="Tenant A Secret Sakhi SHG")
+    make_user("tenant-a-admin", organization=federation, role=Membership.Role.ORG_ADMIN)
+    token, _key = partner_token_create(organization=federation, name="Tenant A token")
+    connection = make_connection(shg, display_name="Tenant A Secret Store")
+    objects = {"shg": shg, "federation": federation, "token": token, "connection": connection}
+    objects.update(_optional_objects(shg, connection))
+    return objects
+
+
+def _optional_objects(shg, connection) -> dict:
+    """Objects of apps that exist once their issue has landed (orders, sync runs, ...)."""
+    from django.utils import timezone
+
+    built = {}
+    if apps.is_installed("apps.orders") and _has_model("orders", "Order"):
+        Order = apps.get_model("orders", "Order")
+        fields = {f.name for f in Order._meta.get_fields()}
+        data = {"connection": connection, "shg": shg, "external_id": "TENANT-A-ORDER-991", "currency": "INR",
+                "total": "100.00", "placed_at": timezone.now()}
+        order = Order.objects.create(**{k: v for k, v in data.items() if k in fields})
+        built["order"] = order
+        if _has_model("orders", "Fulfilment"):
+            Fulfilment = apps.get_model("orders", "Fulfilment")
+            ffields = {f.name for f in Fulfilment._meta.get_fields()}
+            fdata = {"order": order, "carrier": "India Post", "tracking_number": "EK000", "shipped_at": timezone.now()}
+            built["fulfilment"] = Fulfilment.objects.create(**{k: v for k, v in fdata.items() if k in ffields})
+    if _has_model("integrations", "SyncRun"):
+        SyncRun = apps.get_model("integrations", "SyncRun")
+        built["syncrun"] = SyncRun.objects.create(connection=connection, stream="orders")
+    return built
+
+
+def _has_model(app_label: str, name: str) -> bool:
+    try:
+        apps.get_model(app_label, name)
+    except LookupError:
+        return False
+    return True
+
+
+# URL argument name -> how to read it from tenant A's objects.
+KWARG_SOURCES = {
+    "shg_pk": lambda o: o["shg"].pk,
+    "shg_id": lambda o: o["shg"].pk,
+    "connection_pk": lambda o: o["connection"].pk,
+    "connection_id": lambda o: o["connection"].pk,
+    "connection_uuid": lambda o: o["connection"].uuid,
+    "order_pk": lambda o: o["order"].pk,
+    "order_id": lambda o: o["order"].pk,
+    "run_pk": lambda o: o["syncrun"].pk,
+    "syncrun_pk": lambda o: o["syncrun"].pk,
+    "token_pk": lambda o: o["token"].pk,
+    "fulfilment_pk": lambda o: o["fulfilment"].pk,
+}
+
+# The first path segment of a route -> the object a bare <pk>/<uuid> refers to.
+SEGMENT_OBJECTS = {
+    "shgs": "shg",
+    "tokens": "token",
+    "connections": "connection",
+    "orders": "order",
+    "sync": "connection",
+    "fulfilments": "fulfilment",
+}
+
+
+def kwargs_for(route: str, pattern, names: list[str], objects: dict) -> dict | None:
+    values = {}
+    for name in names:
+        if name in KWARG_SOURCES:
+            try:
+                values[name] = KWARG_SOURCES[name](objects)
+            except KeyError:
+                return None
+            continue
+        if name in ("pk", "id", "uuid"):
+            segments = [s for s in route.split("/") if s and not s.startswith("<")]
+            key = SEGMENT_OBJECTS.get(segments[-1] if segments else "") or SEGMENT_OBJECTS.get(segments[0] if segments else "")
+            # A nested route such as sync/runs/<pk>/ names its object by the segment before the argument.
+            for segment in reversed(segments):
+                if segment in ("runs",):
+                    key = "syncrun"
+                    break
+                if segment in SEGMENT_OBJECTS:
+                    key = SEGMENT_OBJECTS[segment]
+                    break
+            if key is None or key not in objects:
+                return None
+            obj = objects[key]
+            values[name] = obj.uuid if name == "uuid" else obj.pk
+            continue
+        if name == "slug" or name == "platform":
+            values[name] = objects["connection"].platform
+            continue
+        return None
+    return values
+
+
+def markers(objects: dict) -> list[str]:
+    found = [objects["shg"].name, objects["connection"].display_name]
+    if "order" in objects:
+        found.append(objects["order"].external_id)
+    return found
