@@ -2,9 +2,10 @@
 
 import os
 
+import httpx
 import pytest
 
-from apps.sandbox.transport import SANDBOX_TEST_ORIGIN, sandbox_session
+from apps.sandbox.transport import SANDBOX_TEST_ORIGIN, sandbox_session, sandbox_wsgi_app
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -23,6 +24,9 @@ def require_service(name: str, available: bool, why: str = "") -> None:
 def sandbox_http(monkeypatch):
     """Route every platform call made through apps.integrations.http to the in-process sandbox."""
     monkeypatch.setattr("apps.integrations.http.new_session", sandbox_session)
+    # The Amazon connector speaks httpx (python-amazon-sp-api): its network transport goes in-process too.
+    monkeypatch.setattr("apps.integrations.connectors.amazon.new_transport",
+                        lambda: httpx.WSGITransport(app=sandbox_wsgi_app()))
     return sandbox_session()
 
 

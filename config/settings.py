@@ -179,6 +179,11 @@ Q_CLUSTER["sync"] = env.bool("Q_SYNC", default=False)
 # The external event bus (kombu URL: amqp://, redis://); empty keeps events in the outbox only.
 EVENT_BUS_URL = env.str("EVENT_BUS_URL", default="")
 EVENT_BUS_EXCHANGE = env.str("EVENT_BUS_EXCHANGE", default="haat.events")
+# A durable queue bound to the exchange with "#", so events wait for consumers that are not yet connected.
+EVENT_BUS_QUEUE = env.str("EVENT_BUS_QUEUE", default="haat.events")
+
+# Inbound webhooks: processed and ignored deliveries are deleted after this many days (failed ones stay).
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 
 # Sync engine
 SYNC_DEFAULT_POLL_INTERVAL = timedelta(minutes=env.int("SYNC_DEFAULT_POLL_MINUTES", default=15))
@@ -198,6 +203,9 @@ SANDBOX_PRODUCTS = env.int("SANDBOX_PRODUCTS", default=24)
 SANDBOX_FAULTS = env.str("SANDBOX_FAULTS", default="")
 # Where the sandbox sends signed webhooks (the app's own base URL).
 SANDBOX_WEBHOOK_TARGET = env.str("SANDBOX_WEBHOOK_TARGET", default=SITE_URL)
+# Where connections made with SANDBOX on point (API base URLs, OAuth consent pages); read only through
+# apps.integrations.services.sandbox_root().
+SANDBOX_ROOT_URL = (env.str("SANDBOX_ROOT_URL", default="") or f"{SITE_URL}/sandbox").rstrip("/")
 
 # Platform application credentials (the app's own, not a seller's): OAuth client ids and secrets.
 # With the sandbox on and nothing set, the sandbox's demo app is used (these values are public demo keys

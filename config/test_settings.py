@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("SANDBOX", "on")
 os.environ.setdefault("SANDBOX_ORDERS", "60")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-for-the-haat-suite-only-0123456789abcdef")
+os.environ.setdefault("SANDBOX_ROOT_URL", "http://testserver/sandbox")
 
 from config.settings import *  # noqa: F403
 

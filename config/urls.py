@@ -13,6 +13,7 @@ urlpatterns = [
     path("connections/", include("apps.integrations.urls")),
     path("sync/", include("apps.integrations.sync_urls")),
     path("orders/", include("apps.orders.urls")),
+    path("webhooks/", include("apps.integrations.webhook_urls")),
 ]
 
 if settings.SANDBOX:

@@ -1,2 +1,10 @@
+from django.urls import path
+
+from apps.orders import views
+
 app_name = "orders"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.order_list, name="list"),
+    path("<int:pk>/", views.order_detail, name="detail"),
+    path("fulfilments/<int:pk>/retry/", views.fulfilment_retry, name="fulfilment_retry"),
+]

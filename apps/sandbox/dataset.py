@@ -117,7 +117,7 @@ def generate_order(account: SandboxAccount, index: int, products: list[dict], no
 @transaction.atomic
 def ensure_seeded(account: SandboxAccount) -> None:
     """Generate the account's products and SANDBOX_ORDERS orders once."""
-    locked = SandboxAccount.objects.select_for_update().get(pk=account.pk)
+    locked = SandboxAccount._default_manager.select_for_update().get(pk=account.pk)
     if locked.seeded:
         return
     now = timezone.now().replace(microsecond=0)
@@ -134,7 +134,7 @@ def ensure_seeded(account: SandboxAccount) -> None:
 
 
 def get_account(platform: str, account_id: str) -> SandboxAccount | None:
-    account = SandboxAccount.objects.filter(platform=platform, account_id=account_id).first()
+    account = SandboxAccount._default_manager.filter(platform=platform, account_id=account_id).first()
     if account is not None and not account.seeded:
         ensure_seeded(account)
     return account
@@ -142,7 +142,7 @@ def get_account(platform: str, account_id: str) -> SandboxAccount | None:
 
 def account_create(*, platform: str, account_id: str, name: str, secrets: dict | None = None,
                    settings_: dict | None = None) -> SandboxAccount:
-    account, _ = SandboxAccount.objects.update_or_create(
+    account, _ = SandboxAccount._default_manager.update_or_create(
         platform=platform, account_id=account_id,
         defaults={"name": name, "secrets": secrets or {}, "settings": settings_ or {}},
     )

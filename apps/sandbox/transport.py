@@ -3,7 +3,7 @@
 Used by tests (and by nothing in production): `sandbox_session()` returns a requests.Session whose
 calls to http://testserver/ are served by this process's Django app, with real status codes,
 headers and bodies, so connectors run unchanged against the sandbox. httpx clients (the Amazon SP-API
-library) use `httpx.WSGITransport(app=get_wsgi_application())` the same way.
+library) use `httpx.WSGITransport(app=sandbox_wsgi_app())` the same way.
 """
 
 from __future__ import annotations
@@ -13,16 +13,49 @@ from urllib.parse import urlsplit
 
 import requests
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 SANDBOX_TEST_ORIGIN = "http://testserver"
 
 
+class InProcessWSGIApp:
+    """Django's WSGI handler without `close_old_connections` around the request, as Django's test client does.
+
+    A real server closes stale connections at the start and end of each request; in process, that
+    would close the test's own connection mid-transaction (PostgreSQL then fails every later query).
+    """
+
+    def __init__(self):
+        self.handler = WSGIHandler()
+
+    def __call__(self, environ, start_response):
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            chunks = self.handler(environ, start_response)
+            try:
+                body = b"".join(chunks)
+            finally:
+                if hasattr(chunks, "close"):
+                    chunks.close()
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+        return [body]
+
+
+def sandbox_wsgi_app() -> InProcessWSGIApp:
+    """The app for in-process transports (this module's requests adapter, httpx.WSGITransport)."""
+    return InProcessWSGIApp()
+
+
 class WSGIAdapter(BaseAdapter):
     def __init__(self, app=None):
         super().__init__()
-        self.app = app or WSGIHandler()
+        self.app = app or sandbox_wsgi_app()
 
     def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
         parts = urlsplit(request.url)

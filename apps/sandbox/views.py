@@ -6,5 +6,5 @@ from apps.sandbox.models import SandboxAccount
 
 
 def index(request):
-    accounts = SandboxAccount.objects.order_by("platform", "account_id")
+    accounts = SandboxAccount._default_manager.order_by("platform", "account_id")
     return render(request, "sandbox/index.html", {"accounts": accounts})

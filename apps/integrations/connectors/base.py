@@ -77,6 +77,8 @@ class CredentialField:
     help_text: str = ""
     required: bool = True
     stored_in: str = "credentials"  # or "config" (non-secret values such as a store URL)
+    # (value, label) pairs: the form renders a select and accepts only these (e.g. Amazon's marketplace).
+    choices: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

@@ -1,0 +1,888 @@
+"""Amazon Selling Partner API: orders (Orders API 2026-01-01), listings, stock, prices, shipments, FBA stock.
+
+The SP-API calls are made by python-amazon-sp-api (`sp_api`): it builds each request and parses each
+answer. Three things are redirected when a client is built (`_api`):
+
+- its endpoint is this connection's `base_url` (the regional host, or the sandbox in demo and tests);
+- its httpx client is ours, over `PolicyTransport`, which puts every request through Haat's HttpClient
+  policy (token bucket per operation, retries with backoff honouring x-amzn-RateLimit-Limit, request
+  counts) and turns Amazon's error bodies into typed connector errors;
+- its access token comes from this connector (`auth_token_client_class`).
+
+Login with Amazon (code exchange, refresh) is done here over the same transport, not by the library's
+AccessTokenClient: that client caches tokens in a process-wide dict for a fixed 3200 s keyed by refresh
+token, ignores `expires_in`, cannot send the `redirect_uri` the authorization_code grant needs, and
+reports every LWA failure as one exception type. Haat keeps each connection's access token and expiry
+in its encrypted credentials, refreshes a minute before expiry, and tells a revoked grant (AuthError,
+needs re-authorisation) from refused app credentials (PermanentError: the LWA client secret, which Amazon
+makes developers rotate, needs updating).
+
+Two quirks of sp_api 2.1.35 are handled here: it sends `host: endpoint[8:]` (wrong for any endpoint that
+is not https://<host>), so the transport sets Host from the URL; and for PUT it copies four marketplace
+keys into the JSON body, so the listing PUT calls the library's `_request` with `add_marketplace=False`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlencode
+
+import httpx
+from django.conf import settings
+from sp_api.api import Inventories, ListingsItemsV20210801, OrdersV0, OrdersV20260101, Sellers
+from sp_api.auth import AccessTokenResponse
+from sp_api.base import Client, Marketplaces, fill_query_params
+from sp_api.base._transport_httpx import HttpxTransport
+from sp_api.base.credential_provider import FromCodeCredentialProvider
+from sp_api.base.exceptions import SellingApiException
+
+from apps.integrations.connectors.base import (
+    AuthKind,
+    Capability,
+    ConnectionContext,
+    Connector,
+    CredentialField,
+    FulfilmentChannel,
+    FulfilmentData,
+    FulfilmentResult,
+    ListingDraft,
+    ListingResult,
+    OAuthTokens,
+    OrderData,
+    OrderLineData,
+    OrderStatus,
+    Page,
+    PriceUpdate,
+    ProductData,
+    PushResult,
+    StockUpdate,
+)
+from apps.integrations.connectors.errors import (
+    AuthError,
+    ConnectorError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from apps.integrations.http import HttpClient, RateLimit, retry_after_seconds
+
+logger = logging.getLogger(__name__)
+
+LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+REGION_ENDPOINTS = {
+    "na": "https://sellingpartnerapi-na.amazon.com",
+    "eu": "https://sellingpartnerapi-eu.amazon.com",
+    "fe": "https://sellingpartnerapi-fe.amazon.com",
+}
+USER_AGENT = "Haat/1.0 (Language=Python; python-amazon-sp-api)"
+# Refresh the access token this long before Amazon's expiry, so a call never starts with a dying token.
+REFRESH_MARGIN = timedelta(seconds=60)
+INCLUDED_ORDER_DATA = ["BUYER", "RECIPIENT", "PROCEEDS", "FULFILLMENT", "PACKAGES"]
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Marketplace:
+    id: str
+    name: str
+    region: str
+    seller_central: str  # the Seller Central host that shows the consent page for this marketplace
+    currency: str
+    language: str
+
+
+MARKETPLACES: dict[str, Marketplace] = {m.id: m for m in (
+    Marketplace("A21TJRUUN4KGV", "Amazon.in (India)", "eu", "sellercentral.amazon.in", "INR", "en_IN"),
+    Marketplace("ATVPDKIKX0DER", "Amazon.com (United States)", "na", "sellercentral.amazon.com", "USD", "en_US"),
+    Marketplace("A2EUQ1WTGCTBG2", "Amazon.ca (Canada)", "na", "sellercentral.amazon.ca", "CAD", "en_CA"),
+    Marketplace("A1F83G8C2ARO7P", "Amazon.co.uk (United Kingdom)", "eu", "sellercentral-europe.amazon.com", "GBP", "en_GB"),
+    Marketplace("A1PA6795UKMFR9", "Amazon.de (Germany)", "eu", "sellercentral-europe.amazon.com", "EUR", "de_DE"),
+    Marketplace("A2VIGQ35RCS4UG", "Amazon.ae (United Arab Emirates)", "eu", "sellercentral.amazon.ae", "AED", "en_AE"),
+    Marketplace("A19VAU5U5O7RUS", "Amazon.sg (Singapore)", "fe", "sellercentral.amazon.sg", "SGD", "en_SG"),
+    Marketplace("A39IBJ37TRP1C6", "Amazon.com.au (Australia)", "fe", "sellercentral.amazon.com.au", "AUD", "en_AU"),
+)}
+INDIA = "A21TJRUUN4KGV"
+
+# Carrier names Amazon accepts as `carrierCode`; any other carrier goes as "Other" with its name.
+CARRIER_CODES = {c.lower(): c for c in ("India Post", "Blue Dart", "Delhivery", "DTDC", "UPS", "USPS", "FedEx", "DHL",
+                                         "Royal Mail", "Canada Post")}
+
+# Which SP-API operation a request is, from its method and path (the path may carry the sandbox prefix).
+_OPERATIONS: list[tuple[str, re.Pattern[str], str]] = [
+    ("POST", re.compile(r"/auth/o2/token$"), "lwaToken"),
+    ("GET", re.compile(r"/orders/2026-01-01/orders$"), "searchOrders"),
+    ("POST", re.compile(r"/orders/v0/orders/[^/]+/shipmentConfirmation$"), "confirmShipment"),
+    ("GET", re.compile(r"/fba/inventory/v1/summaries$"), "getInventorySummaries"),
+    ("GET", re.compile(r"/listings/2021-08-01/items/[^/]+$"), "searchListingsItems"),
+    ("GET", re.compile(r"/listings/2021-08-01/items/[^/]+/.+$"), "getListingsItem"),
+    ("PATCH", re.compile(r"/listings/2021-08-01/items/[^/]+/.+$"), "patchListingsItem"),
+    ("PUT", re.compile(r"/listings/2021-08-01/items/[^/]+/.+$"), "putListingsItem"),
+    ("GET", re.compile(r"/sellers/v1/marketplaceParticipations$"), "getMarketplaceParticipations"),
+]
+
+
+def operation_for(method: str, path: str) -> str:
+    for op_method, pattern, name in _OPERATIONS:
+        if method == op_method and pattern.search(path):
+            return name
+    return "default"
+
+
+def new_transport() -> httpx.BaseTransport:
+    """The network under the policy layer. Tests replace this to reach the sandbox in-process."""
+    return httpx.HTTPTransport(retries=0)
+
+
+# --- the policy transport -------------------------------------------------------------------------------------
+
+
+def _amazon_error(body: bytes, *, lwa: bool) -> tuple[str, str]:
+    """(code, human text) from an SP-API `{"errors": [...]}` or an LWA `{"error", "error_description"}` body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "", ""
+    if not isinstance(data, dict):
+        return "", ""
+    if lwa:
+        return str(data.get("error") or ""), str(data.get("error_description") or "")
+    errors = data.get("errors")
+    if not isinstance(errors, list) or not errors:
+        return "", ""
+    texts = []
+    for error in errors:
+        if isinstance(error, dict):
+            text = " ".join(str(error.get(k) or "").strip() for k in ("message", "details")).strip()
+            texts.append(text)
+    first = errors[0] if isinstance(errors[0], dict) else {}
+    return str(first.get("code") or ""), "; ".join(t for t in texts if t)
+
+
+def _rate_header(headers: httpx.Headers) -> float | None:
+    try:
+        rate = float(headers.get("x-amzn-RateLimit-Limit", ""))
+    except ValueError:
+        return None
+    return rate if rate > 0 else None
+
+
+def classify(response: httpx.Response, operation: str) -> ConnectorError | None:
+    """A typed error for an unusable answer; None when the answer can be used."""
+    status, body = response.status_code, response.content
+    if status < 400:
+        if body.strip():
+            try:
+                json.loads(body)
+            except ValueError:
+                return PermanentError(f"Malformed JSON from Amazon {operation} (HTTP {status})", raw=body, status_code=status)
+        return None
+    lwa = operation == "lwaToken"
+    code, text = _amazon_error(body, lwa=lwa)
+    detail = f"{code}: {text}" if code and text else (code or text or "no error details")
+    message = f"Amazon {operation} answered HTTP {status} ({detail})"
+    if status == 429:
+        retry_after = retry_after_seconds(response.headers)
+        if retry_after is None and (rate := _rate_header(response.headers)):
+            retry_after = 1.0 / rate  # the time one request's worth of quota takes to come back
+        return RateLimited(message, retry_after=retry_after, raw=body, status_code=status)
+    if status >= 500 or status == 408:
+        return TransientError(message, raw=body, status_code=status)
+    if lwa:
+        if code in ("invalid_client", "unauthorized_client"):
+            return PermanentError(
+                f"Amazon refused Haat's Login with Amazon app credentials ({detail}). Check AMAZON_LWA_CLIENT_ID and "
+                "AMAZON_LWA_CLIENT_SECRET: Amazon requires the client secret to be rotated.", raw=body, status_code=status)
+        if code == "invalid_grant":
+            return AuthError(f"Amazon refused the seller's authorisation ({detail}). Authorise Haat again in Seller Central.",
+                             raw=body, status_code=status)
+        return PermanentError(message, raw=body, status_code=status)
+    if status in (401, 403):
+        return AuthError(message, raw=body, status_code=status)
+    return PermanentError(message, raw=body, status_code=status)
+
+
+class PolicyTransport(httpx.BaseTransport):
+    """An httpx transport that gives every Amazon request Haat's HTTP policy (see the module docstring)."""
+
+    def __init__(self, http: HttpClient, inner: httpx.BaseTransport):
+        self.http = http
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        operation = operation_for(request.method, request.url.path)
+        request.headers["host"] = request.url.netloc.decode("ascii")
+        return self.http.call_with_retries(lambda: self._send_once(request, operation), operation)
+
+    def _send_once(self, request: httpx.Request, operation: str) -> httpx.Response:
+        self.http.throttle(operation)
+        self.http.stats.count(operation)
+        try:
+            response = self.inner.handle_request(request)
+            response.read()
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"Timeout calling Amazon {operation}") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"{type(exc).__name__} calling Amazon {operation}") from exc
+        self._learn_rate(operation, response.headers)
+        error = classify(response, operation)
+        if error is not None:
+            if isinstance(error, RateLimited):
+                self.http.stats.rate_limited += 1
+            raise error
+        return response
+
+    def _learn_rate(self, operation: str, headers: httpx.Headers) -> None:
+        """Amazon grants some sellers more than the default usage plan: pace by what it says applies."""
+        rate = _rate_header(headers)
+        current = self.http.rate_limits.get(operation)
+        if rate is None or current is None or abs(current.rate - rate) < 1e-9:
+            return
+        self.http.rate_limits[operation] = RateLimit(rate=rate, burst=current.burst)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def policy_client(http: HttpClient, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """An httpx client whose every request goes through `http`'s policy, over `transport` (or the network)."""
+    return httpx.Client(transport=PolicyTransport(http, transport or new_transport()), timeout=http.timeout,
+                        follow_redirects=False, headers={"User-Agent": USER_AGENT})
+
+
+# --- small pure helpers ------------------------------------------------------------------------------------------
+
+
+def _parse_time(value: Any) -> datetime:
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("timestamps passed to Amazon must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _money(value: Any) -> Decimal:
+    """An SP-API Money amount (a decimal string) as Decimal."""
+    amount = Decimal(str(value))
+    if not amount.is_finite():
+        raise InvalidOperation(value)
+    return amount
+
+
+def _wire_number(amount: Decimal) -> float:
+    """A 2-decimal amount as the JSON number Amazon's attribute schemas require.
+
+    Python prints a float with the shortest digits that read back the same, so 123.45 goes on the wire
+    as exactly 123.45; the check below guards the rare value where that would not hold.
+    """
+    cents = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    number = float(cents)
+    if Decimal(repr(number)) != cents:
+        raise ValueError(f"{amount} cannot be sent exactly as a JSON number")
+    return number
+
+
+def _encode_cursor(data: dict[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> dict[str, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError):
+        raise PermanentError("The order cursor is not one this connector issued", raw=cursor) from None
+    if not isinstance(data, dict) or not data.get("token") or not data.get("after"):
+        raise PermanentError("The order cursor is not one this connector issued", raw=cursor)
+    return data
+
+
+def _order_status(raw: dict[str, Any]) -> tuple[OrderStatus, str]:
+    """Amazon's fulfilment status, refined by package status where the order-level status stops at SHIPPED.
+
+    Amazon's order statuses end at the hand-over to the carrier: delivery and a package coming back to the
+    seller show only in `packages[].packageStatus` (merchant-fulfilled orders).
+    """
+    status = str((raw.get("fulfillment") or {}).get("fulfillmentStatus") or "")
+    if status in ("PENDING", "PENDING_AVAILABILITY"):
+        return OrderStatus.PENDING, status
+    if status in ("UNSHIPPED", "PARTIALLY_SHIPPED"):
+        return OrderStatus.UNSHIPPED, status
+    if status in ("CANCELLED", "UNFULFILLABLE"):
+        return OrderStatus.CANCELLED, status
+    if status == "SHIPPED":
+        states = [p.get("packageStatus") or {} for p in raw.get("packages") or [] if isinstance(p, dict)]
+        if states and all(s.get("status") == "DELIVERED" for s in states):
+            return OrderStatus.DELIVERED, "SHIPPED:DELIVERED"
+        if states and all(s.get("detailedStatus") == "RETURNED_TO_SELLER" for s in states):
+            return OrderStatus.RETURNED, "SHIPPED:RETURNED_TO_SELLER"
+        return OrderStatus.SHIPPED, status
+    logger.warning("unknown Amazon fulfillmentStatus %r on order %s", status, raw.get("orderId"))
+    return OrderStatus.PENDING, status or "UNKNOWN"
+
+
+def _address(raw: dict[str, Any]) -> dict[str, Any]:
+    delivery = (raw.get("recipient") or {}).get("deliveryAddress") or {}
+    mapping = {"name": "name", "line1": "addressLine1", "line2": "addressLine2", "line3": "addressLine3", "city": "city",
+               "district": "districtOrCounty", "state": "stateOrRegion", "postcode": "postalCode", "country": "countryCode",
+               "phone": "phone", "company": "companyName", "type": "addressType"}
+    return {ours: delivery[theirs] for ours, theirs in mapping.items() if delivery.get(theirs)}
+
+
+T = TypeVar("T")
+
+
+class _HaatAccessToken:
+    """Stands in for sp_api's AccessTokenClient: the library asks it for the access token Haat manages."""
+
+    def __init__(self, connector: AmazonConnector):
+        self.connector = connector
+
+    def get_auth(self) -> AccessTokenResponse:
+        return AccessTokenResponse(access_token=self.connector.access_token(), token_type="bearer")
+
+    def get_grantless_auth(self, scope: str = "") -> AccessTokenResponse:
+        raise PermanentError("Haat makes no grantless SP-API calls")
+
+
+# --- the connector ---------------------------------------------------------------------------------------------
+
+
+class AmazonConnector(Connector):
+    slug = "amazon"
+    name = "Amazon"
+    auth_kind = AuthKind.OAUTH
+    capabilities = frozenset({
+        Capability.ORDERS, Capability.PRODUCTS, Capability.STOCK_PUSH, Capability.PRICE_PUSH,
+        Capability.LISTING_CREATE, Capability.FULFILMENT_PUSH, Capability.MARKETPLACE_INVENTORY,
+    })
+    # Amazon's default usage plans (requests per second, burst); x-amzn-RateLimit-Limit may raise them per seller.
+    rate_limits: ClassVar[dict[str, RateLimit]] = {
+        "searchOrders": RateLimit(rate=0.0056, burst=20),
+        "confirmShipment": RateLimit(rate=2.0, burst=10),
+        "getInventorySummaries": RateLimit(rate=2.0, burst=2),
+        "searchListingsItems": RateLimit(rate=5.0, burst=5),
+        "getListingsItem": RateLimit(rate=5.0, burst=10),
+        "patchListingsItem": RateLimit(rate=5.0, burst=5),
+        "putListingsItem": RateLimit(rate=5.0, burst=10),
+        "getMarketplaceParticipations": RateLimit(rate=0.016, burst=15),
+    }
+    # searchOrders at 0.0056 req/s refills one request every three minutes after a burst of 20: ten minutes
+    # between polls leaves room for a few pages per sync and for pushes.
+    default_poll_interval = timedelta(minutes=10)
+    # Amazon documents no order for searchOrders results, so the cursor may only advance after a whole run.
+    orders_sorted_by_update = False
+    default_currency = "INR"
+    docs_url = "https://developer-docs.amazon.com/sp-api/docs/website-authorization-workflow"
+    oauth_start_fields = (
+        CredentialField(
+            name="marketplace_id", label="Amazon marketplace", stored_in="config",
+            choices=tuple((m.id, m.name) for m in MARKETPLACES.values()),
+            help_text="The Amazon site you sell on. You will sign in to its Seller Central to authorise Haat.",
+        ),
+    )
+
+    def __init__(self, context: ConnectionContext, *, http: HttpClient | None = None, base_url: str | None = None,
+                 transport: httpx.BaseTransport | None = None):
+        super().__init__(context, http=http, base_url=base_url)
+        # Rates learned from x-amzn-RateLimit-Limit belong to this client, never to the class-wide table.
+        self.http.rate_limits = dict(self.http.rate_limits)
+        self._httpx = policy_client(self.http, transport)
+        self._apis: dict[type, Client] = {}
+        self._refresh_attempted = False
+
+    def close(self) -> None:
+        self._httpx.close()
+
+    # --- description and configuration --------------------------------------------------------------------
+
+    @classmethod
+    def marketplace_ids(cls, config: dict[str, Any]) -> list[str]:
+        """The connection's marketplaces: `marketplace_ids`, else the one chosen at connect, else India."""
+        ids = config.get("marketplace_ids") or ([config["marketplace_id"]] if config.get("marketplace_id") else [INDIA])
+        if isinstance(ids, str):
+            ids = [i.strip() for i in ids.split(",") if i.strip()]
+        unknown = [i for i in ids if i not in MARKETPLACES]
+        if unknown:
+            raise PermanentError(f"Unknown or unsupported Amazon marketplace id(s): {', '.join(map(str, unknown))}")
+        if len({MARKETPLACES[i].region for i in ids}) > 1:
+            raise PermanentError("One Amazon connection covers marketplaces of one region (NA, EU or FE); connect the "
+                                 "others separately.")
+        return list(ids)
+
+    @classmethod
+    def default_base_url(cls, context: ConnectionContext) -> str:
+        return REGION_ENDPOINTS[MARKETPLACES[cls.marketplace_ids(context.config)[0]].region]
+
+    @classmethod
+    def token_url(cls, config: dict[str, Any]) -> str:
+        """The LWA token endpoint: Amazon's, or the one next to a sandbox `base_url`."""
+        if config.get("lwa_token_url"):
+            return str(config["lwa_token_url"])
+        if config.get("base_url"):
+            return str(config["base_url"]).rstrip("/") + "/auth/o2/token"
+        return LWA_TOKEN_URL
+
+    @property
+    def marketplace(self) -> Marketplace:
+        return MARKETPLACES[self.marketplace_ids(self.context.config)[0]]
+
+    @property
+    def seller_id(self) -> str:
+        seller_id = self.context.external_account_id or self.context.config.get("selling_partner_id", "")
+        if not seller_id:
+            raise PermanentError("This Amazon connection does not know its selling partner id: connect it again.")
+        return seller_id
+
+    def _page_size(self, maximum: int) -> int:
+        try:
+            size = int(self.context.config.get("page_size") or maximum)
+        except (TypeError, ValueError):
+            size = maximum
+        return max(1, min(size, maximum))
+
+    # --- Login with Amazon -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _app_credentials() -> tuple[str, str]:
+        client_id, client_secret = settings.AMAZON_LWA_CLIENT_ID, settings.AMAZON_LWA_CLIENT_SECRET
+        if not client_id or not client_secret:
+            raise PermanentError("AMAZON_LWA_CLIENT_ID and AMAZON_LWA_CLIENT_SECRET are not set: Haat cannot sign in to "
+                                 "Amazon.")
+        return client_id, client_secret
+
+    @staticmethod
+    def _lwa_post(client: httpx.Client, url: str, data: dict[str, str]) -> dict[str, Any]:
+        response = client.post(url, data=data, headers={"Accept": "application/json"})
+        answer = response.json() if response.content else {}
+        if not isinstance(answer, dict) or not answer.get("access_token") or not isinstance(answer.get("expires_in"), int):
+            raise PermanentError("Login with Amazon answered without an access token", raw=response.content,
+                                 status_code=response.status_code)
+        return answer
+
+    @staticmethod
+    def _token_credentials(answer: dict[str, Any], refresh_token: str) -> dict[str, Any]:
+        expires_at = datetime.now(UTC) + timedelta(seconds=int(answer["expires_in"]))
+        return {"refresh_token": answer.get("refresh_token") or refresh_token, "access_token": answer["access_token"],
+                "access_token_expires_at": expires_at.isoformat()}
+
+    @classmethod
+    def authorization_url(cls, *, state: str, redirect_uri: str, params: dict[str, str], config: dict[str, Any]) -> str:
+        """Seller Central's consent page for the chosen marketplace (or the sandbox's), carrying `state`."""
+        if not settings.AMAZON_SP_APP_ID:
+            raise PermanentError("AMAZON_SP_APP_ID is not set: Haat has no Amazon application to authorise.")
+        chosen = params.get("marketplace_id") or config.get("marketplace_id")
+        marketplace = MARKETPLACES[cls.marketplace_ids({**config, "marketplace_id": chosen} if chosen else config)[0]]
+        root = str(config["base_url"]).rstrip("/") if config.get("base_url") else f"https://{marketplace.seller_central}"
+        query = {"application_id": settings.AMAZON_SP_APP_ID, "state": state, "redirect_uri": redirect_uri}
+        if settings.AMAZON_AUTH_DRAFT_APP:
+            query["version"] = "beta"
+        return f"{root}/apps/authorize/consent?{urlencode(query)}"
+
+    @classmethod
+    def verify_callback(cls, *, params: dict[str, str], config: dict[str, Any]) -> None:
+        if params.get("error"):
+            raise AuthError(f"Amazon did not authorise Haat: {params.get('error_description') or params['error']}")
+        code, seller = params.get("spapi_oauth_code", ""), params.get("selling_partner_id", "")
+        if not code or not seller:
+            raise AuthError("Amazon's answer lacks spapi_oauth_code or selling_partner_id: start connecting again.")
+        if not re.fullmatch(r"[A-Z0-9]{5,32}", seller):
+            raise AuthError("Amazon's answer carries a malformed selling_partner_id: start connecting again.")
+        if len(code) > 512 or not re.fullmatch(r"[\x21-\x7e]+", code):
+            raise AuthError("Amazon's answer carries a malformed spapi_oauth_code: start connecting again.")
+
+    @classmethod
+    def exchange_code(cls, *, callback_params: dict[str, str], redirect_uri: str, http: HttpClient,
+                      config: dict[str, Any]) -> OAuthTokens:
+        """Trade the five-minute, single-use spapi_oauth_code for the seller's refresh token."""
+        cls.verify_callback(params=callback_params, config=config)
+        marketplace_ids = cls.marketplace_ids(config)
+        client_id, client_secret = cls._app_credentials()
+        with policy_client(http) as client:
+            answer = cls._lwa_post(client, cls.token_url(config), {
+                "grant_type": "authorization_code", "code": callback_params["spapi_oauth_code"],
+                "redirect_uri": redirect_uri, "client_id": client_id, "client_secret": client_secret,
+            })
+        if not answer.get("refresh_token"):
+            raise PermanentError("Login with Amazon granted no refresh token", raw=json.dumps(sorted(answer)))
+        seller = callback_params["selling_partner_id"]
+        return OAuthTokens(
+            credentials=cls._token_credentials(answer, answer["refresh_token"]), external_account_id=seller,
+            display_name=f"{MARKETPLACES[marketplace_ids[0]].name} · {seller}",
+            config={"marketplace_ids": marketplace_ids, "selling_partner_id": seller},
+        )
+
+    def refresh(self) -> None:
+        """A new access token from the stored refresh token, persisted at once through `save_credentials`."""
+        self._refresh_attempted = True
+        refresh_token = self.context.credentials.get("refresh_token")
+        if not refresh_token:
+            raise AuthError("No Amazon refresh token is stored: authorise Haat again.")
+        client_id, client_secret = self._app_credentials()
+        answer = self._lwa_post(self._httpx, self.token_url(self.context.config), {
+            "grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id,
+            "client_secret": client_secret,
+        })
+        credentials = {**self.context.credentials, **self._token_credentials(answer, refresh_token)}
+        self.context.credentials = credentials
+        self.context.save_credentials(credentials)
+
+    def access_token(self) -> str:
+        """The stored access token, refreshed first when it is missing or about to expire."""
+        credentials = self.context.credentials
+        token = credentials.get("access_token")
+        try:
+            expires_at = _parse_time(credentials["access_token_expires_at"])
+        except (KeyError, TypeError, ValueError):
+            expires_at = None
+        if not token or expires_at is None or expires_at - datetime.now(UTC) < REFRESH_MARGIN:
+            self.refresh()
+            token = self.context.credentials["access_token"]
+        return token
+
+    # --- calling the library ------------------------------------------------------------------------------------
+
+    def _api(self, api_class: type[T]) -> T:
+        api = self._apis.get(api_class)
+        if api is None:
+            client_id, client_secret = self._app_credentials()
+            library_marketplace = next((m for m in Marketplaces if m.marketplace_id == self.marketplace.id), Marketplaces.IN)
+            api = api_class(
+                marketplace=library_marketplace, refresh_token=self.context.credentials.get("refresh_token") or "-",
+                credentials={"lwa_app_id": client_id, "lwa_client_secret": client_secret},
+                credential_providers=(FromCodeCredentialProvider,),
+                auth_token_client_class=lambda **_: _HaatAccessToken(self), timeout=self.http.timeout,
+            )
+            api._transport.close()
+            api._transport = HttpxTransport(client=self._httpx)
+            api.endpoint = self.base_url
+            api.user_agent = USER_AGENT
+            self._apis[api_class] = api
+        return api
+
+    def _call(self, call: Callable[[], Any]) -> Any:
+        """One SP-API call; an AuthError on a token not refreshed in this call gets one refresh and one retry.
+
+        Amazon answers 403 for an expired or revoked access token alike; a refresh fixes the first and
+        raises AuthError (invalid_grant) for a revoked authorisation.
+        """
+        self._refresh_attempted = False
+        try:
+            return self._call_library(call)
+        except AuthError:
+            if self._refresh_attempted:
+                raise
+            self.refresh()
+            return self._call_library(call)
+
+    @staticmethod
+    def _call_library(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except SellingApiException as exc:  # an error body the transport let through (a 2xx carrying "errors")
+            raise PermanentError(f"Amazon answered with errors: {getattr(exc, 'message', '')}",
+                                 raw=json.dumps(getattr(exc, "error", None), default=str)) from exc
+
+    # --- test --------------------------------------------------------------------------------------------------
+
+    def test_connection(self) -> dict[str, Any]:
+        response = self._call(lambda: self._api(Sellers).get_marketplace_participation())
+        participations = response.payload if isinstance(response.payload, list) else []
+        marketplaces = {}
+        store_name = ""
+        for entry in participations:
+            marketplace = (entry or {}).get("marketplace") or {}
+            participating = bool(((entry or {}).get("participation") or {}).get("isParticipating"))
+            marketplaces[marketplace.get("id")] = {"name": marketplace.get("name", ""), "participating": participating}
+            if marketplace.get("id") == self.marketplace.id:
+                store_name = (entry or {}).get("storeName") or ""
+        wanted = self.marketplace_ids(self.context.config)
+        missing = [m for m in wanted if not marketplaces.get(m, {}).get("participating")]
+        if missing:
+            selling_on = ", ".join(v["name"] for v in marketplaces.values() if v["participating"]) or "no marketplace"
+            raise PermanentError(f"This Amazon account does not sell on {', '.join(MARKETPLACES[m].name for m in missing)}; "
+                                 f"it sells on {selling_on}.", raw=json.dumps(participations))
+        return {"display_name": store_name or f"Amazon seller {self.seller_id}", "seller_id": self.seller_id,
+                "marketplaces": [{"id": k, **v} for k, v in marketplaces.items()]}
+
+    # --- orders ------------------------------------------------------------------------------------------------
+
+    def fetch_orders(self, *, since: datetime, cursor: str | None = None) -> Page[OrderData]:
+        """Orders updated at or after `since`, 100 (or config page_size) a call, items inline (searchOrders)."""
+        if cursor:
+            state = _decode_cursor(cursor)
+            after, token = state["after"], state["token"]
+        else:
+            after, token = _iso(since), None
+        params: dict[str, Any] = {
+            "lastUpdatedAfter": after, "marketplaceIds": ",".join(self.marketplace_ids(self.context.config)),
+            "includedData": ",".join(INCLUDED_ORDER_DATA), "maxResultsPerPage": self._page_size(100),
+        }
+        if token:
+            params["paginationToken"] = token
+        response = self._call(lambda: self._api(OrdersV20260101).search_orders(**params))
+        orders = (response.payload or {}).get("orders") if isinstance(response.payload, dict) else None
+        if not isinstance(orders, list):
+            raise PermanentError("searchOrders answered without an orders list", raw=json.dumps(response.payload, default=str))
+        items = [self._order(raw) for raw in orders]
+        next_cursor = _encode_cursor({"after": after, "token": response.next_token}) if response.next_token else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    def _order(self, raw: dict[str, Any]) -> OrderData:
+        try:
+            status, raw_status = _order_status(raw)
+            lines = []
+            currencies = set()
+            for item in raw["orderItems"]:
+                product = item.get("product") or {}
+                unit = (product.get("price") or {}).get("unitPrice") or {}
+                if unit.get("currencyCode"):
+                    currencies.add(unit["currencyCode"])
+                lines.append(OrderLineData(
+                    external_id=str(item["orderItemId"]), sku=str(product.get("sellerSku") or ""),
+                    title=str(product.get("title") or ""), quantity=int(item["quantityOrdered"]),
+                    unit_price=_money(unit["amount"]) if unit.get("amount") is not None else Decimal("0"), raw=item,
+                ))
+            grand_total = (raw.get("proceeds") or {}).get("grandTotal") or {}
+            if grand_total.get("amount") is not None:
+                total, currency = _money(grand_total["amount"]), str(grand_total.get("currencyCode") or "")
+            else:  # no proceeds yet (a pending order): the items' value is what is known
+                total = sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
+                currency = next(iter(currencies), self.marketplace.currency)
+            fulfilled_by = (raw.get("fulfillment") or {}).get("fulfilledBy")
+            return OrderData(
+                external_id=str(raw["orderId"]), status=status, raw_status=raw_status,
+                placed_at=_parse_time(raw["createdTime"]), updated_at=_parse_time(raw["lastUpdatedTime"]),
+                currency=currency or self.marketplace.currency, total=total, lines=lines,
+                fulfilment_channel=FulfilmentChannel.MARKETPLACE if fulfilled_by == "AMAZON" else FulfilmentChannel.MERCHANT,
+                buyer_name=str((raw.get("buyer") or {}).get("buyerName") or ""), shipping_address=_address(raw), raw=raw,
+            )
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            raise PermanentError(f"Amazon order {raw.get('orderId', '?') if isinstance(raw, dict) else '?'} cannot be read: "
+                                 f"{type(exc).__name__} {exc}", raw=json.dumps(raw, default=str)) from exc
+
+    # --- products and FBA stock --------------------------------------------------------------------------------
+
+    def fetch_products(self, *, cursor: str | None = None) -> Page[ProductData]:
+        """The seller's listings in the marketplace, by SKU (searchListingsItems, at most 20 a page)."""
+        params: dict[str, Any] = {
+            "marketplaceIds": self.marketplace.id, "includedData": ["summaries", "offers", "fulfillmentAvailability"],
+            "pageSize": self._page_size(20), "sortBy": "sku", "sortOrder": "ASC",
+        }
+        if cursor:
+            params["pageToken"] = cursor
+        seller_id = self.seller_id
+        response = self._call(lambda: self._api(ListingsItemsV20210801).search_listings_items(seller_id, **params))
+        items = (response.payload or {}).get("items") if isinstance(response.payload, dict) else None
+        if not isinstance(items, list):
+            raise PermanentError("searchListingsItems answered without items", raw=json.dumps(response.payload, default=str))
+        return Page(items=[self._product(item) for item in items], next_cursor=response.next_token or None)
+
+    def _product(self, item: dict[str, Any]) -> ProductData:
+        try:
+            sku = str(item["sku"])
+            summary = next((s for s in item.get("summaries") or [] if s.get("marketplaceId") == self.marketplace.id), {})
+            offer = next((o for o in item.get("offers") or []
+                          if o.get("marketplaceId") == self.marketplace.id and o.get("offerType", "B2C") == "B2C"), {})
+            availability = next((a for a in item.get("fulfillmentAvailability") or []
+                                 if a.get("fulfillmentChannelCode") == "DEFAULT"), {})
+            price = offer.get("price") or {}
+            refs = {"product_type": summary.get("productType") or "", "asin": summary.get("asin") or "",
+                    "fn_sku": summary.get("fnSku") or ""}
+            return ProductData(
+                external_id=sku, sku=sku, title=str(summary.get("itemName") or sku),
+                price=_money(price["amount"]) if price.get("amount") is not None else None,
+                currency=str(price.get("currencyCode") or self.marketplace.currency),
+                quantity=int(availability["quantity"]) if availability.get("quantity") is not None else None,
+                external_refs={k: v for k, v in refs.items() if v}, raw=item,
+            )
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            raise PermanentError(f"Amazon listing cannot be read: {type(exc).__name__} {exc}",
+                                 raw=json.dumps(item, default=str)) from exc
+
+    def fetch_marketplace_inventory(self, *, cursor: str | None = None) -> Page[ProductData]:
+        """Stock in Amazon's warehouses (FBA): read-only, for display; Haat never pushes it."""
+        params: dict[str, Any] = {"details": "true", "granularityType": "Marketplace", "granularityId": self.marketplace.id,
+                                  "marketplaceIds": self.marketplace.id}
+        if cursor:
+            params["nextToken"] = cursor
+        response = self._call(lambda: self._api(Inventories).get_inventory_summary_marketplace(**params))
+        payload = response.payload if isinstance(response.payload, dict) else {}
+        summaries = payload.get("inventorySummaries")
+        if not isinstance(summaries, list):
+            raise PermanentError("getInventorySummaries answered without inventorySummaries",
+                                 raw=json.dumps(payload, default=str))
+        products = []
+        for summary in summaries:
+            try:
+                details = summary.get("inventoryDetails") or {}
+                refs = {"asin": summary.get("asin") or "", "fn_sku": summary.get("fnSku") or ""}
+                products.append(ProductData(
+                    external_id=str(summary.get("fnSku") or summary["sellerSku"]), sku=str(summary["sellerSku"]),
+                    title=str(summary.get("productName") or summary["sellerSku"]),
+                    quantity=int(details["fulfillableQuantity"]) if "fulfillableQuantity" in details else None,
+                    external_refs={k: v for k, v in refs.items() if v}, raw=summary,
+                ))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise PermanentError(f"FBA inventory summary cannot be read: {exc}",
+                                     raw=json.dumps(summary, default=str)) from exc
+        return Page(items=products, next_cursor=response.next_token or None)
+
+    # --- pushes ------------------------------------------------------------------------------------------------
+
+    def _patch(self, sku: str, product_type: str, patches: list[dict[str, Any]]) -> PushResult:
+        seller_id = self.seller_id
+        body = {"productType": product_type or "PRODUCT", "patches": patches}
+        try:
+            response = self._call(lambda: self._api(ListingsItemsV20210801).patch_listings_item(
+                seller_id, sku, marketplaceIds=self.marketplace.id, body=body))
+        except PermanentError as exc:  # this SKU's request was refused; the rest of the batch goes on
+            return PushResult(sku=sku, ok=False, error=exc.message, raw={"body": exc.raw or ""})
+        return self._submission_result(sku, response.payload)
+
+    @staticmethod
+    def _submission_result(sku: str, payload: Any) -> PushResult:
+        payload = payload if isinstance(payload, dict) else {}
+        issues = [i for i in payload.get("issues") or [] if isinstance(i, dict) and i.get("severity") == "ERROR"]
+        ok = payload.get("status") == "ACCEPTED"
+        error = "" if ok else ("; ".join(str(i.get("message")) for i in issues) or f"Amazon answered {payload.get('status')}")
+        return PushResult(sku=sku, ok=ok, error=error, raw=payload)
+
+    def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
+        """Merchant-fulfilled quantity per SKU (fulfillment_availability, channel DEFAULT); one PATCH per SKU."""
+        results = []
+        for update in updates:
+            if not isinstance(update.quantity, int) or isinstance(update.quantity, bool) or update.quantity < 0:
+                results.append(PushResult(sku=update.sku, ok=False, error="Quantity must be a whole number, 0 or more."))
+                continue
+            results.append(self._patch(update.sku, update.external_refs.get("product_type", ""), [{
+                "op": "replace", "path": "/attributes/fulfillment_availability",
+                "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": update.quantity}],
+            }]))
+        return results
+
+    def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        """Selling price (purchasable_offer our_price) and, when given, MRP as Amazon's list_price."""
+        marketplace = self.marketplace
+        results = []
+        for update in updates:
+            error = self._price_error(update.price, update.currency, update.mrp)
+            if error:
+                results.append(PushResult(sku=update.sku, ok=False, error=error))
+                continue
+            patches = [{"op": "replace", "path": "/attributes/purchasable_offer", "value": [{
+                "marketplace_id": marketplace.id, "currency": marketplace.currency,
+                "our_price": [{"schedule": [{"value_with_tax": _wire_number(update.price)}]}],
+            }]}]
+            if update.mrp is not None:
+                patches.append({"op": "replace", "path": "/attributes/list_price", "value": [{
+                    "marketplace_id": marketplace.id, "currency": marketplace.currency,
+                    "value_with_tax": _wire_number(update.mrp),
+                }]})
+            results.append(self._patch(update.sku, update.external_refs.get("product_type", ""), patches))
+        return results
+
+    def _price_error(self, price: Decimal, currency: str, mrp: Decimal | None) -> str:
+        if currency != self.marketplace.currency:
+            return f"{self.marketplace.name} prices are in {self.marketplace.currency}, not {currency}."
+        if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
+            return "The price must be a positive amount."
+        if mrp is not None and (not isinstance(mrp, Decimal) or not mrp.is_finite() or mrp < price):
+            return "The MRP must be an amount no lower than the price."
+        return ""
+
+    def create_listing(self, draft: ListingDraft) -> ListingResult:
+        """A new offer (putListingsItem): the draft's product type and attributes, plus Haat's fields."""
+        marketplace = self.marketplace
+        problems = []
+        if not draft.sku.strip() or not draft.title.strip():
+            problems.append("A listing needs a SKU and a title.")
+        if not draft.product_type:
+            problems.append("Amazon needs the product type of the listing (for example SAREE or HOME_BED_AND_BATH).")
+        if not isinstance(draft.quantity, int) or draft.quantity < 0:
+            problems.append("Quantity must be a whole number, 0 or more.")
+        problems.append(self._price_error(draft.price, draft.currency, draft.mrp))
+        problems = [p for p in problems if p]
+        if problems:
+            return ListingResult(ok=False, state="rejected", error=" ".join(problems))
+        mid, lang = marketplace.id, marketplace.language
+        attributes: dict[str, Any] = {
+            "item_name": [{"value": draft.title, "language_tag": lang, "marketplace_id": mid}],
+            "condition_type": [{"value": "new_new", "marketplace_id": mid}],
+            "purchasable_offer": [{"marketplace_id": mid, "currency": marketplace.currency,
+                                   "our_price": [{"schedule": [{"value_with_tax": _wire_number(draft.price)}]}]}],
+            "fulfillment_availability": [{"fulfillment_channel_code": "DEFAULT", "quantity": draft.quantity}],
+        }
+        if draft.description:
+            attributes["product_description"] = [{"value": draft.description, "language_tag": lang, "marketplace_id": mid}]
+        if draft.brand:
+            attributes["brand"] = [{"value": draft.brand, "language_tag": lang, "marketplace_id": mid}]
+        if draft.barcode:
+            kind = "ean" if len(draft.barcode) == 13 else "upc" if len(draft.barcode) == 12 else "gtin"
+            attributes["externally_assigned_product_identifier"] = [{"type": kind, "value": draft.barcode,
+                                                                    "marketplace_id": mid}]
+        if draft.mrp is not None:
+            attributes["list_price"] = [{"currency": marketplace.currency, "value_with_tax": _wire_number(draft.mrp),
+                                         "marketplace_id": mid}]
+        for index, url in enumerate(draft.images[:9]):
+            name = "main_product_image_locator" if index == 0 else f"other_product_image_locator_{index}"
+            attributes[name] = [{"media_location": url, "marketplace_id": mid}]
+        attributes.update(draft.attributes)  # what the coordinator set for this product type wins
+        body = {"productType": draft.product_type, "requirements": "LISTING", "attributes": attributes}
+        api = self._api(ListingsItemsV20210801)
+        path = fill_query_params("/listings/2021-08-01/items/{}/{}", self.seller_id, draft.sku)
+        try:
+            response = self._call(lambda: api._request(path, data=dict(body), params={"method": "PUT", "marketplaceIds": mid},
+                                                       add_marketplace=False))
+        except PermanentError as exc:
+            return ListingResult(ok=False, state="rejected", error=exc.message, raw={"body": exc.raw or ""})
+        result = self._submission_result(draft.sku, response.payload)
+        refs = {"sku": draft.sku, "product_type": draft.product_type}
+        if isinstance(response.payload, dict) and response.payload.get("submissionId"):
+            refs["submission_id"] = str(response.payload["submissionId"])
+        return ListingResult(ok=result.ok, external_refs=refs, state="pending" if result.ok else "rejected",
+                             error=result.error, raw=result.raw)
+
+    def push_fulfilment(self, fulfilment: FulfilmentData) -> FulfilmentResult:
+        """Confirm a merchant-fulfilled shipment with its tracking number (Orders v0 confirmShipment).
+
+        v0 is kept for this one call: the Orders API 2026-01-01 reads orders but has no shipment confirmation.
+        """
+        raw = fulfilment.order_raw or {}
+        if (raw.get("fulfillment") or {}).get("fulfilledBy") == "AMAZON":
+            return FulfilmentResult(ok=False, error="Amazon ships this order from its own warehouse (FBA): there is "
+                                                    "nothing to confirm.")
+        if not fulfilment.tracking_number.strip() or not fulfilment.carrier.strip():
+            return FulfilmentResult(ok=False, error="A carrier and a tracking number are required.")
+        lines = [(ln.external_line_id, ln.quantity) for ln in fulfilment.lines]
+        if not lines:
+            lines = [(str(i["orderItemId"]), int(i["quantityOrdered"])) for i in raw.get("orderItems") or []]
+        if not lines or any(q < 1 for _, q in lines):
+            return FulfilmentResult(ok=False, error="Say which order items ship, each with a quantity of 1 or more.")
+        marketplace_id = (raw.get("salesChannel") or {}).get("marketplaceId") or self.marketplace.id
+        reference = str(len(raw.get("packages") or []) + 1)  # Amazon wants a positive number unique within the order
+        carrier_code = CARRIER_CODES.get(fulfilment.carrier.strip().lower(), "Other")
+        package = {"packageReferenceId": reference, "carrierCode": carrier_code, "trackingNumber": fulfilment.tracking_number,
+                   "shipDate": _iso(fulfilment.shipped_at),
+                   "orderItems": [{"orderItemId": item_id, "quantity": quantity} for item_id, quantity in lines]}
+        if carrier_code == "Other":
+            package["carrierName"] = fulfilment.carrier.strip()
+        if fulfilment.shipping_method:
+            package["shippingMethod"] = fulfilment.shipping_method
+        try:
+            self._call(lambda: self._api(OrdersV0).confirm_shipment(
+                fulfilment.order_external_id, marketplaceId=marketplace_id, packageDetail=dict(package)))
+        except PermanentError as exc:
+            return FulfilmentResult(ok=False, error=exc.message, raw={"body": exc.raw or ""})
+        return FulfilmentResult(ok=True, external_id=reference, raw={"packageDetail": package})

@@ -1,0 +1,87 @@
+"""django-q2 tasks of the sync engine: the every-minute dispatcher and one sync run.
+
+`dispatch_due_syncs` claims the connections whose `next_sync_at` has come and enqueues one run each.
+On PostgreSQL the claim is `SELECT ... FOR UPDATE SKIP LOCKED`, so dispatchers of several clusters
+never take the same connection; the claim pushes `next_sync_at` forward so the next tick does not
+enqueue it again while its run waits in the queue. The run itself also holds the per-stream lock
+(sync.py), so even a duplicate enqueue only records a skipped run.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from apps.integrations.models import Connection, SyncRun
+from apps.integrations.sync import lock_timeout, sync_connection
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_SCHEDULE_NAME = "haat: dispatch due syncs"
+DISPATCH_BATCH = 200
+
+
+def run_sync(connection_id: int, stream: str = SyncRun.Stream.ORDERS, trigger: str = SyncRun.Trigger.SCHEDULE,
+             requested_by_id: int | None = None) -> dict:
+    """One sync run (the task body); returns its counts for the task's result."""
+    from django.contrib.auth import get_user_model
+
+    requested_by = get_user_model().objects.filter(pk=requested_by_id).first() if requested_by_id else None
+    run = sync_connection(connection_id=connection_id, stream=stream, trigger=trigger, requested_by=requested_by)
+    return {"run": run.pk, "status": run.status, "fetched": run.fetched, "created": run.created,
+            "updated": run.updated, "requests": run.requests, "retries": run.retries}
+
+
+def enqueue_sync(*, connection: Connection, stream: str = SyncRun.Stream.ORDERS, trigger: str = SyncRun.Trigger.MANUAL,
+                 requested_by=None) -> None:
+    """Queue one run once the current transaction commits ("Sync now" from the dashboard and the admin)."""
+    if stream not in SyncRun.Stream.values:
+        raise ValueError(f"Unknown stream {stream!r}")
+    user_id = getattr(requested_by, "pk", None)
+    transaction.on_commit(lambda: async_task(
+        "apps.integrations.tasks.run_sync", connection.pk, stream, trigger, user_id,
+        task_name=f"sync-{connection.pk}-{stream}", group="sync",
+    ))
+
+
+def due_connections(*, now=None):
+    now = now or timezone.now()
+    return (Connection.objects
+            .filter(status__in=[Connection.Status.ACTIVE, Connection.Status.ERROR])
+            .filter(Q(next_sync_at__isnull=True) | Q(next_sync_at__lte=now))
+            .order_by(F("next_sync_at").asc(nulls_first=True), "id"))
+
+
+def dispatch_due_syncs(*, limit: int = DISPATCH_BATCH) -> list[int]:
+    """Claim due connections and enqueue an orders sync for each; returns their ids."""
+    now = timezone.now()
+    with transaction.atomic():
+        queryset = due_connections(now=now)
+        if db_connection.features.has_select_for_update_skip_locked:
+            queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+        ids = [c.pk for c in queryset.only("id")[:limit]]
+        # Until the run reschedules it, the connection is not due again; if the task is lost it comes back.
+        Connection.objects.filter(pk__in=ids).update(next_sync_at=now + lock_timeout())
+    for connection_id in ids:
+        async_task("apps.integrations.tasks.run_sync", connection_id, SyncRun.Stream.ORDERS, SyncRun.Trigger.SCHEDULE,
+                   None, task_name=f"sync-{connection_id}-orders", group="sync")
+    if ids:
+        logger.info("dispatched %d sync(s)", len(ids))
+    return ids
+
+
+def ensure_schedules() -> None:
+    """Create or repair the every-minute dispatcher schedule (idempotent; also done by a data migration)."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=DISPATCH_SCHEDULE_NAME,
+        defaults={"func": "apps.integrations.tasks.dispatch_due_syncs", "schedule_type": Schedule.MINUTES,
+                  "minutes": 1, "repeats": -1},
+    )
+

@@ -1,0 +1,640 @@
+"""Inbound webhooks: verify -> persist -> answer 2xx -> process in a task, through the polling path.
+
+A platform's delivery is checked with the connector's `verify_webhook` (HMAC over the raw body,
+constant-time), stored raw as a `WebhookEvent` before the answer, and processed by a django-q2 task
+that ends in the same services as a sync (`orders.services.upsert_orders`). Nothing accepted is lost:
+the row is the durable record, a failed processing is kept with its error and retried with backoff
+(`webhook_tasks.retry_due_webhook_events`), and staff can replay any event from the admin.
+
+Precise early answers, so platforms retry only what is worth retrying:
+- unknown platform or connection: 404;
+- missing or bad signature: 401, counted and logged without the body;
+- WooCommerce's unsigned creation ping: 200, nothing stored;
+- a retry of a delivery already stored: 200, not processed again (a unique constraint decides, not a
+  check-then-insert);
+- a signed body that is not JSON: stored as failed with the parse error and answered 200, so nothing is
+  lost and the platform stops retrying.
+
+This module also registers Haat's webhooks with a platform on connect and removes them on disconnect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+from requests.structures import CaseInsensitiveDict
+
+from apps.catalog.services import products_import_from_channel
+from apps.core.logging import redact
+from apps.events.services import publish
+from apps.events.types import EventType
+from apps.integrations.connectors.base import Capability, WebhookMessage
+from apps.integrations.connectors.errors import ConnectorError, PermanentError
+from apps.integrations.connectors.registry import UnknownPlatform, build_connector, get_connector_class
+from apps.integrations.models import Connection, WebhookEvent
+from apps.integrations.sync import coordinator_emails
+from apps.orders.models import Order
+from apps.orders.services import InvalidOrderData, orderlines_map_variants, upsert_orders
+
+logger = logging.getLogger(__name__)
+
+# Waits between processing attempts of a delivery; after the last one it stays failed until replayed.
+RETRY_DELAYS = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
+                timedelta(hours=4), timedelta(hours=12)]
+# A delivery claimed this long ago and not finished was lost with its worker: it may be processed again.
+PROCESSING_LEASE = timedelta(minutes=10)
+# A received delivery whose task has not started after this long is enqueued again by the sweeper.
+ENQUEUE_GRACE = timedelta(minutes=2)
+MAX_ERROR_LENGTH = 2000
+# Request headers never stored: platforms do not send them, and if a proxy did they would be credentials.
+DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization"}
+# Stored, but shown as *** in the admin: a signature is not a secret, yet nothing is gained by showing it.
+MASKED_HEADERS = {"x-shopify-hmac-sha256", "x-wc-webhook-signature"}
+_WOO_PING = re.compile(rb"^webhook_id=\d+$")
+
+# Shopify topics Haat acts on beyond orders and products.
+UNINSTALLED = "app/uninstalled"
+PRIVACY_DATA_REQUEST = "customers/data_request"
+PRIVACY_CUSTOMER_REDACT = "customers/redact"
+PRIVACY_SHOP_REDACT = "shop/redact"
+PRIVACY_TOPICS = {PRIVACY_DATA_REQUEST, PRIVACY_CUSTOMER_REDACT, PRIVACY_SHOP_REDACT}
+# Keys of a platform's order document that hold a buyer's personal data (Shopify and WooCommerce names).
+PERSONAL_KEYS = {"customer", "billing_address", "shipping_address", "billing", "shipping", "email", "contact_email",
+                 "phone", "customer_note", "browser_ip", "client_details", "note", "buyer", "address", "buyerName",
+                 "shippingAddress", "billingAddress", "customer_ip_address", "customer_user_agent"}
+
+
+# --- what differs per platform ---------------------------------------------------------------------------------
+
+
+def _shopify_secret(connection: Connection) -> str:
+    # Shopify signs every shop's deliveries with the app's client secret.
+    return settings.SHOPIFY_CLIENT_SECRET
+
+
+def _connection_secret(connection: Connection) -> str:
+    # WooCommerce signs with the secret Haat chose when it registered the webhook (webhooks_register).
+    return str((connection.credentials or {}).get("webhook_secret") or "")
+
+
+@dataclass(frozen=True)
+class InboundSpec:
+    delivery_header: str
+    topic_header: str
+    signature_header: str
+    secret: Callable[[Connection], str]
+    # True: Haat makes one secret per connection and gives it to the platform when registering.
+    per_connection_secret: bool
+    # A header naming the account the delivery comes from, checked against the connection's account id.
+    account_header: str = ""
+
+
+INBOUND: dict[str, InboundSpec] = {
+    "shopify": InboundSpec(delivery_header="X-Shopify-Webhook-Id", topic_header="X-Shopify-Topic",
+                           signature_header="X-Shopify-Hmac-Sha256", secret=_shopify_secret,
+                           per_connection_secret=False, account_header="X-Shopify-Shop-Domain"),
+    "woocommerce": InboundSpec(delivery_header="X-WC-Webhook-Delivery-ID", topic_header="X-WC-Webhook-Topic",
+                               signature_header="X-WC-Webhook-Signature", secret=_connection_secret,
+                               per_connection_secret=True),
+}
+
+
+# --- receiving -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reception:
+    """What the endpoint answers. `detail` is a short text for the platform's delivery log, never data."""
+
+    status_code: int
+    detail: str
+    event_id: int | None = None
+    duplicate: bool = False
+
+
+def _spec(platform: str) -> InboundSpec | None:
+    spec = INBOUND.get(platform)
+    if spec is None:
+        return None
+    try:
+        connector_class = get_connector_class(platform)
+    except (UnknownPlatform, ImportError):
+        return None
+    return spec if connector_class.supports(Capability.WEBHOOKS) else None
+
+
+def bad_signature_key(connection_uuid: UUID | str) -> str:
+    return f"haat:webhooks:bad-signature:{connection_uuid}"
+
+
+def bad_signature_count(connection_uuid: UUID | str) -> int:
+    """Deliveries refused for their signature at this connection's URL (shared across workers with a Redis cache)."""
+    return int(cache.get(bad_signature_key(connection_uuid)) or 0)
+
+
+def _count_bad_signature(connection: Connection, platform: str, reason: str, headers: Mapping[str, str],
+                         body: bytes) -> None:
+    key = bad_signature_key(connection.uuid)
+    cache.add(key, 0, timeout=None)
+    try:
+        cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=None)
+    # Never the body or the signature: only what helps find the sender.
+    logger.warning("webhook refused: %s for %s connection %s (topic %r, %d bytes)", reason, platform, connection.uuid,
+                   headers.get(INBOUND[platform].topic_header, ""), len(body))
+
+
+def _stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in headers.items() if name.lower() not in DROPPED_HEADERS}
+
+
+def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers as staff may see them: signatures and anything credential-like masked."""
+    shown = {}
+    for name, value in (headers or {}).items():
+        lowered = name.lower()
+        if lowered in MASKED_HEADERS or lowered in DROPPED_HEADERS:
+            shown[name] = "***"
+        else:
+            shown[name] = redact(f"{name}: {value}").split(": ", 1)[1] if value else value
+    return shown
+
+
+def _resource_id(payload: Any) -> str:
+    if isinstance(payload, dict):
+        value = payload.get("id")
+        if isinstance(value, (int, str)) and not isinstance(value, bool):
+            return str(value)[:100]
+    return ""
+
+
+def webhook_receive(*, platform: str, connection_uuid: UUID, body: bytes, headers: Mapping[str, str]) -> Reception:
+    """Verify and store one delivery to /webhooks/<platform>/<connection uuid>/; enqueue its processing."""
+    spec = _spec(platform)
+    if spec is None:
+        return Reception(404, "unknown platform")
+    connection = Connection.objects.filter(uuid=connection_uuid, platform=platform).first()
+    if connection is None:
+        return Reception(404, "unknown connection")
+    headers = CaseInsensitiveDict(headers)
+    signature = headers.get(spec.signature_header, "")
+    if platform == "woocommerce" and not signature and _WOO_PING.match(body.strip()):
+        # WooCommerce's ping on webhook creation is unsigned and carries no data: it only wants a 200.
+        logger.info("woocommerce webhook ping answered for connection %s", connection.uuid)
+        return Reception(200, "pong")
+    if not signature:
+        _count_bad_signature(connection, platform, "missing signature", headers, body)
+        return Reception(401, "missing signature")
+    secret = spec.secret(connection)
+    if not secret:
+        _count_bad_signature(connection, platform, "no webhook secret configured", headers, body)
+        return Reception(401, "signature cannot be verified")
+    if not connection.connector_class.verify_webhook(body=body, headers=headers, secret=secret):
+        _count_bad_signature(connection, platform, "bad signature", headers, body)
+        return Reception(401, "bad signature")
+    if spec.account_header and connection.external_account_id:
+        sender = headers.get(spec.account_header, "")
+        if sender.strip().lower() != connection.external_account_id.strip().lower():
+            _count_bad_signature(connection, platform, "account header does not match the connection", headers, body)
+            return Reception(401, "wrong account")
+    delivery_id = headers.get(spec.delivery_header, "").strip()
+    if not delivery_id or len(delivery_id) > 255:
+        return Reception(400, f"missing {spec.delivery_header}")
+    return _store(connection=connection, platform=platform, delivery_id=delivery_id,
+                  topic=headers.get(spec.topic_header, "").strip()[:100], headers=headers, body=body)
+
+
+def webhook_receive_shopify_app(*, body: bytes, headers: Mapping[str, str]) -> Reception:
+    """The app-level Shopify endpoint (/webhooks/shopify/): privacy topics, configured once per app.
+
+    Shopify sends the mandatory privacy topics to one URL set in the app's configuration, not to a
+    per-shop subscription, so the connection is found from the shop domain once the signature holds.
+    """
+    if _spec("shopify") is None:
+        return Reception(404, "unknown platform")
+    spec = INBOUND["shopify"]
+    headers = CaseInsensitiveDict(headers)
+    signature = headers.get(spec.signature_header, "")
+    connector_class = get_connector_class("shopify")
+    if not signature or not settings.SHOPIFY_CLIENT_SECRET or not connector_class.verify_webhook(
+            body=body, headers=headers, secret=settings.SHOPIFY_CLIENT_SECRET):
+        logger.warning("shopify app webhook refused: bad signature (topic %r, %d bytes)",
+                       headers.get(spec.topic_header, ""), len(body))
+        return Reception(401, "bad signature")
+    delivery_id = headers.get(spec.delivery_header, "").strip()
+    if not delivery_id or len(delivery_id) > 255:
+        return Reception(400, f"missing {spec.delivery_header}")
+    shop = headers.get(spec.account_header, "").strip().lower()
+    connections = list(Connection.objects.filter(platform="shopify", external_account_id__iexact=shop)) if shop else []
+    if not connections:
+        # Haat holds nothing about a shop it never connected: acknowledged, as Shopify requires.
+        logger.info("shopify app webhook %r for a shop Haat does not know: nothing held", headers.get(spec.topic_header))
+        return Reception(200, "no data held for this shop")
+    reception = Reception(200, "accepted")
+    for connection in connections:
+        reception = _store(connection=connection, platform="shopify", delivery_id=delivery_id,
+                           topic=headers.get(spec.topic_header, "").strip()[:100], headers=headers, body=body)
+    return reception
+
+
+def _store(*, connection: Connection, platform: str, delivery_id: str, topic: str, headers: Mapping[str, str],
+           body: bytes) -> Reception:
+    status, error, resource_id = WebhookEvent.Status.RECEIVED, "", ""
+    try:
+        resource_id = _resource_id(json.loads(body))
+    except (ValueError, UnicodeDecodeError) as exc:
+        # Signed by the platform but not JSON: keep it for people to read, and stop the platform retrying.
+        status, error = WebhookEvent.Status.FAILED, f"Body is not JSON: {exc}"[:MAX_ERROR_LENGTH]
+    event = WebhookEvent(
+        connection=connection, platform=platform, delivery_id=delivery_id, topic=topic,
+        body_sha256=hashlib.sha256(body).hexdigest(), resource_id=resource_id, headers=_stored_headers(headers),
+        body=body, status=status, last_error=error,
+    )
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+            if status == WebhookEvent.Status.RECEIVED:
+                transaction.on_commit(lambda: _enqueue_after_commit(event.pk))
+    except IntegrityError:
+        return Reception(200, "duplicate", duplicate=True)
+    if status == WebhookEvent.Status.FAILED:
+        logger.warning("webhook %s of connection %s stored as failed: body is not JSON", event.pk, connection.pk)
+        return Reception(200, "stored; body not parseable", event_id=event.pk)
+    return Reception(200, "accepted", event_id=event.pk)
+
+
+def _enqueue_after_commit(event_id: int) -> None:
+    from apps.integrations.webhook_tasks import enqueue_webhook_event
+
+    try:
+        enqueue_webhook_event(event_id)
+    except Exception:  # the row is stored: the sweeper enqueues it again if the broker is down
+        logger.exception("could not enqueue webhook event %s; the retry sweep will pick it up", event_id)
+
+
+# --- processing ------------------------------------------------------------------------------------------------
+
+
+class WebhookParseError(Exception):
+    """The platform's delivery cannot be read; processing it again will not help."""
+
+
+@dataclass
+class ProcessOutcome:
+    status: str
+    detail: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def webhook_event_claim(*, event_id: int) -> bool:
+    """Take the right to process one delivery in a conditional UPDATE: two workers never process it at once."""
+    now = timezone.now()
+    claimable = Q(status__in=[WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED]) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    lease_expired = Q(status=WebhookEvent.Status.PROCESSING, next_attempt_at__lte=now)
+    return bool(WebhookEvent.objects.filter(claimable | lease_expired, pk=event_id).exclude(
+        status=WebhookEvent.Status.FAILED, next_attempt_at__isnull=True,
+    ).update(status=WebhookEvent.Status.PROCESSING, attempts=F("attempts") + 1, next_attempt_at=now + PROCESSING_LEASE))
+
+
+def webhook_event_process(*, event_id: int) -> ProcessOutcome | None:
+    """Process one stored delivery: parse it with the connector, then hand it to the same services as polling.
+
+    Returns None when another worker holds it or it is already done. Unreadable deliveries fail for good;
+    any other failure is kept with its error and retried later with a growing delay.
+    """
+    if not webhook_event_claim(event_id=event_id):
+        return None
+    event = WebhookEvent.objects.select_related("connection", "connection__shg").get(pk=event_id)
+    try:
+        message = _parse(event)
+    except WebhookParseError as exc:
+        _record_failure(event, f"Cannot read the delivery: {exc}", retry=False)
+        return ProcessOutcome(status=WebhookEvent.Status.FAILED, detail=str(exc))
+    try:
+        outcome = _apply(event, message)
+    except _Permanent as exc:
+        _record_failure(event, str(exc), retry=False)
+        return ProcessOutcome(status=WebhookEvent.Status.FAILED, detail=str(exc))
+    except Exception as exc:
+        logger.warning("webhook event %s failed (attempt %d): %s", event.pk, event.attempts, type(exc).__name__)
+        _record_failure(event, f"{type(exc).__name__}: {exc}", retry=True)
+        return ProcessOutcome(status=WebhookEvent.Status.FAILED, detail=type(exc).__name__)
+    WebhookEvent.objects.filter(pk=event.pk).update(status=outcome.status, processed_at=timezone.now(),
+                                                    next_attempt_at=None, last_error=outcome.detail[:MAX_ERROR_LENGTH])
+    return outcome
+
+
+class _Permanent(Exception):
+    """Processing cannot succeed however often it is tried (invalid data): fail without retrying."""
+
+
+def _parse(event: WebhookEvent) -> WebhookMessage:
+    body = bytes(event.body)
+    headers = CaseInsensitiveDict(event.headers or {})
+    try:
+        json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WebhookParseError(f"body is not JSON: {exc}") from exc
+    if event.topic in PRIVACY_TOPICS or event.topic == UNINSTALLED:
+        # Handled here whatever the connector says: they concern Haat's own records, not the shop's data.
+        return WebhookMessage(delivery_id=event.delivery_id, topic=event.topic, action=event.topic,
+                              payload=json.loads(body))
+    connector = build_connector(event.connection)
+    try:
+        return connector.parse_webhook(body=body, headers=headers)
+    except (PermanentError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise WebhookParseError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _record_failure(event: WebhookEvent, error: str, *, retry: bool) -> None:
+    # `event` was read after the claim, so `attempts` already counts this one.
+    next_attempt = None
+    if retry and event.attempts <= len(RETRY_DELAYS):
+        next_attempt = timezone.now() + RETRY_DELAYS[max(event.attempts, 1) - 1]
+    WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEvent.Status.FAILED, next_attempt_at=next_attempt,
+                                                    last_error=redact(error)[:MAX_ERROR_LENGTH])
+
+
+def _apply(event: WebhookEvent, message: WebhookMessage) -> ProcessOutcome:
+    connection = event.connection
+    topic = event.topic or message.topic
+    if topic == UNINSTALLED:
+        return _app_uninstalled(connection)
+    if topic in PRIVACY_TOPICS:
+        return _privacy_request(event, topic, message.payload)
+    if message.orders:
+        return _upsert_orders(connection, message)
+    if message.products or topic.startswith("product"):
+        return _products_changed(connection, topic, message)
+    return ProcessOutcome(status=WebhookEvent.Status.IGNORED, detail=f"Nothing to do for topic {topic!r}")
+
+
+def _upsert_orders(connection: Connection, message: WebhookMessage) -> ProcessOutcome:
+    if connection.status == Connection.Status.DISABLED:
+        return ProcessOutcome(status=WebhookEvent.Status.IGNORED, detail="The connection is disconnected.")
+    try:
+        result = upsert_orders(connection=connection, orders=message.orders)
+    except InvalidOrderData as exc:
+        raise _Permanent(str(exc)) from exc
+    counts = {"created": result.created, "updated": result.updated, "unchanged": result.unchanged, "stale": result.stale}
+    return ProcessOutcome(status=WebhookEvent.Status.PROCESSED, counts=counts,
+                          detail=", ".join(f"{k} {v}" for k, v in counts.items() if v))
+
+
+def _products_changed(connection: Connection, topic: str, message: WebhookMessage) -> ProcessOutcome:
+    if connection.status == Connection.Status.DISABLED:
+        return ProcessOutcome(status=WebhookEvent.Status.IGNORED, detail="The connection is disconnected.")
+    with transaction.atomic():
+        created = 0
+        if message.products:
+            result = products_import_from_channel(shg=connection.shg, products=message.products,
+                                                  default_currency=connection.connector_class.default_currency)
+            created = result.created
+            if created:
+                orderlines_map_variants(shg_id=connection.shg_id)  # as the products sync does after an import
+        items = [{"external_id": p.external_id, "sku": p.sku, "title": p.title,
+                  "price": str(p.price) if p.price is not None else None, "quantity": p.quantity}
+                 for p in message.products]
+        if not items and isinstance(message.payload, dict) and message.payload.get("id") is not None:
+            items = [{"external_id": str(message.payload["id"])}]  # a deletion carries only the id
+        publish(type=EventType.LISTING_UPDATED, shg=connection.shg, connection=connection,
+                payload={"connection_id": connection.pk, "platform": connection.platform, "topic": topic,
+                         "action": _listing_action(topic), "listings": items})
+    return ProcessOutcome(status=WebhookEvent.Status.PROCESSED, counts={"catalog_created": created},
+                          detail=f"{len(items)} listing(s) {_listing_action(topic)}; {created} new catalog SKU(s)")
+
+
+def _listing_action(topic: str) -> str:
+    verb = re.split(r"[/.]", topic)[-1] if topic else ""
+    return {"create": "created", "created": "created", "update": "updated", "updated": "updated",
+            "delete": "deleted", "deleted": "deleted", "restored": "restored"}.get(verb, verb or "updated")
+
+
+# --- app/uninstalled and privacy requests (Shopify) ---------------------------------------------------------------
+
+
+def _app_uninstalled(connection: Connection) -> ProcessOutcome:
+    """The shop removed Haat's app: its token is dead. Disable the connection; the `connection.disabled`
+    event it publishes tells the coordinators (apps/events/handlers.py)."""
+
+    with transaction.atomic():
+        locked = Connection.objects.select_for_update().get(pk=connection.pk)
+        if locked.status == Connection.Status.DISABLED and not locked.credentials:
+            return ProcessOutcome(status=WebhookEvent.Status.IGNORED, detail="Already disconnected.")
+        config = dict(locked.config or {})
+        config.pop("webhook_ids", None)  # Shopify deletes an app's subscriptions with the app
+        locked.credentials = {}
+        locked.config = config
+        locked.status = Connection.Status.DISABLED
+        locked.next_sync_at = None
+        locked.last_error = "The Haat app was uninstalled from this Shopify store; reconnect to sync again."
+        locked.save(update_fields=["credentials", "config", "status", "next_sync_at", "last_error", "updated_at"])
+        publish(type=EventType.CONNECTION_DISABLED, shg=locked.shg, connection=locked,
+                payload={"connection_id": locked.pk, "platform": locked.platform, "reason": "app_uninstalled",
+                         "display_name": locked.display_name})
+    return ProcessOutcome(status=WebhookEvent.Status.PROCESSED, detail="Connection disabled; coordinators notified.")
+
+
+def _privacy_request(event: WebhookEvent, topic: str, payload: Any) -> ProcessOutcome:
+    if not isinstance(payload, dict):
+        raise _Permanent("A privacy request must be a JSON object")
+    if topic == PRIVACY_DATA_REQUEST:
+        return _customer_data_request(event, payload)
+    if topic == PRIVACY_CUSTOMER_REDACT:
+        return _customer_redact(event, payload)
+    return _shop_redact(event)
+
+
+def _order_ids(payload: dict[str, Any], key: str) -> list[str]:
+    values = payload.get(key) or []
+    if not isinstance(values, list):
+        raise _Permanent(f"{key} must be a list of order ids")
+    return [str(v) for v in values if isinstance(v, (int, str)) and not isinstance(v, bool)]
+
+
+def _customer_data_request(event: WebhookEvent, payload: dict[str, Any]) -> ProcessOutcome:
+    """Send the SHG's coordinators what Haat holds about the customer, for the merchant to answer within 30 days."""
+    connection = event.connection
+    order_ids = _order_ids(payload, "orders_requested")
+    orders = list(Order.objects.filter(connection=connection, external_id__in=order_ids)
+                  .values("external_id", "number", "placed_at", "status", "buyer_name", "shipping_address", "total",
+                          "currency"))
+    request_id = str((payload.get("data_request") or {}).get("id", "")) if isinstance(payload.get("data_request"),
+                                                                                      dict) else ""
+    recipients = coordinator_emails(connection)
+    lines = [
+        f"Shopify sent a customer data request (request {request_id or 'without id'}) for the store "
+        f"{connection.external_account_id}, connected to Haat as \"{connection.display_name}\".",
+        "",
+        f"Haat holds {len(orders)} of the {len(order_ids)} order(s) named in the request. "
+        "For each order Haat keeps the buyer's name, the shipping address and the order as Shopify sent it:",
+        "",
+    ]
+    for order in orders:
+        lines.append(json.dumps(order, default=str, ensure_ascii=False, sort_keys=True))
+    lines += ["", "Please send this to the customer as Shopify's privacy process asks (within 30 days)."]
+    if recipients:
+        send_mail(subject=f"Customer data request from Shopify ({connection.display_name})", message="\n".join(lines),
+                  from_email=None, recipient_list=recipients)
+    _erase_bodies(WebhookEvent.objects.filter(pk=event.pk))  # the request itself names the customer
+    detail = f"{len(orders)} order(s) found; sent to {len(recipients)} coordinator(s)"
+    if not recipients:
+        detail += " (no coordinator has an e-mail address: staff must answer from the admin)"
+    return ProcessOutcome(status=WebhookEvent.Status.PROCESSED, detail=detail)
+
+
+def scrub_personal(document: Any) -> Any:
+    """A platform document without the keys that hold a buyer's personal data (ids and amounts stay)."""
+    if isinstance(document, dict):
+        return {key: scrub_personal(value) for key, value in document.items() if key not in PERSONAL_KEYS}
+    if isinstance(document, list):
+        return [scrub_personal(item) for item in document]
+    return document
+
+
+def _redact_orders(queryset) -> int:
+    orders = list(queryset.only("id", "raw"))
+    for order in orders:
+        order.buyer_name = ""
+        order.shipping_address = {}
+        order.raw = scrub_personal(order.raw or {})
+    Order.objects.bulk_update(orders, ["buyer_name", "shipping_address", "raw"], batch_size=500)
+    return len(orders)
+
+
+def _erase_bodies(queryset) -> int:
+    return queryset.update(body=b"", headers={}, redacted_at=timezone.now())
+
+
+def _customer_redact(event: WebhookEvent, payload: dict[str, Any]) -> ProcessOutcome:
+    """Erase the customer's personal data from the named orders and from the deliveries that carried them."""
+    connection = event.connection
+    order_ids = _order_ids(payload, "orders_to_redact")
+    with transaction.atomic():
+        count = _redact_orders(Order.objects.filter(connection=connection, external_id__in=order_ids))
+        bodies = _erase_bodies(WebhookEvent.objects.filter(
+            Q(connection=connection, resource_id__in=order_ids, topic__startswith="orders/") | Q(pk=event.pk)))
+    return ProcessOutcome(status=WebhookEvent.Status.PROCESSED,
+                          detail=f"Personal data erased from {count} order(s) and {bodies} stored delivery(ies)")
+
+
+def _shop_redact(event: WebhookEvent) -> ProcessOutcome:
+    """48 hours after an uninstall: erase every buyer's personal data of the shop and the shop's credentials.
+
+    The orders stay as the SHG's own sales records (amounts, lines, dates), without names or addresses,
+    as Shopify itself keeps non-personal order data after a redaction.
+    """
+    connection = event.connection
+    with transaction.atomic():
+        count = _redact_orders(Order.objects.filter(connection=connection))
+        bodies = _erase_bodies(WebhookEvent.objects.filter(connection=connection))
+        locked = Connection.objects.select_for_update().get(pk=connection.pk)
+        locked.credentials = {}
+        if locked.status != Connection.Status.DISABLED:
+            locked.status = Connection.Status.DISABLED
+            locked.next_sync_at = None
+        locked.save(update_fields=["credentials", "status", "next_sync_at", "updated_at"])
+    return ProcessOutcome(status=WebhookEvent.Status.PROCESSED,
+                          detail=f"Shop data erased: {count} order(s) redacted, {bodies} stored delivery(ies) emptied")
+
+
+# --- replay -----------------------------------------------------------------------------------------------------
+
+
+def webhook_events_replay(*, event_ids: list[int]) -> int:
+    """Queue stored deliveries to be processed again (admin "Replay"): processing is idempotent."""
+    from apps.integrations.webhook_tasks import enqueue_webhook_event
+
+    replayable = WebhookEvent.objects.filter(pk__in=event_ids, redacted_at__isnull=True).exclude(
+        status=WebhookEvent.Status.PROCESSING)
+    ids = list(replayable.values_list("pk", flat=True))
+    # A replay starts a fresh series of attempts, so a fixed bug gets the whole retry schedule.
+    WebhookEvent.objects.filter(pk__in=ids).update(status=WebhookEvent.Status.RECEIVED, next_attempt_at=None,
+                                                   attempts=0, last_error="")
+    for event_id in ids:
+        transaction.on_commit(lambda event_id=event_id: enqueue_webhook_event(event_id))
+    return len(ids)
+
+
+# --- registering with the platform on connect, removing on disconnect -----------------------------------------------
+
+
+@dataclass
+class RegistrationOutcome:
+    registered: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def webhook_callback_url(connection: Connection) -> str:
+    path = reverse("webhooks:receive", kwargs={"platform": connection.platform, "connection_uuid": connection.uuid})
+    return f"{settings.SITE_URL}{path}"
+
+
+def webhooks_register(connection: Connection) -> RegistrationOutcome:
+    """Subscribe the platform's webhooks to this connection's URL (on connect and reconnect).
+
+    The per-connection secret (WooCommerce) is saved before the platform is asked, so its first signed
+    delivery already verifies. Subscriptions made before are removed first, so reconnecting never
+    leaves two. A platform that refuses does not undo the connect: polling still syncs, and the error
+    is returned for the caller to show.
+    """
+    spec = _spec(connection.platform)
+    if spec is None or connection.status == Connection.Status.DISABLED or not connection.credentials:
+        return RegistrationOutcome()
+    if (connection.config or {}).get("webhook_ids"):
+        webhooks_unregister(connection)
+    secret = settings.SHOPIFY_CLIENT_SECRET if not spec.per_connection_secret else secrets.token_urlsafe(32)
+    if spec.per_connection_secret:
+        connection.credentials = {**connection.credentials, "webhook_secret": secret}
+        Connection.objects.filter(pk=connection.pk).update(credentials=connection.credentials,
+                                                           updated_at=timezone.now())
+    callback_url = webhook_callback_url(connection)
+    try:
+        webhook_ids = [str(i) for i in build_connector(connection).register_webhooks(callback_url=callback_url,
+                                                                                      secret=secret)]
+    except (ConnectorError, ValueError) as exc:
+        message = redact(getattr(exc, "message", "") or str(exc))[:MAX_ERROR_LENGTH]
+        logger.warning("could not register webhooks of connection %s: %s", connection.pk, type(exc).__name__)
+        return RegistrationOutcome(error=message or type(exc).__name__)
+    config = {**(connection.config or {}), "webhook_ids": webhook_ids, "webhook_url": callback_url}
+    connection.config = config
+    Connection.objects.filter(pk=connection.pk).update(config=config, updated_at=timezone.now())
+    logger.info("registered %d webhook(s) for connection %s", len(webhook_ids), connection.pk)
+    return RegistrationOutcome(registered=webhook_ids)
+
+
+def webhooks_unregister(connection: Connection) -> RegistrationOutcome:
+    """Remove the platform's subscriptions of this connection (on disconnect); keep the ids if it refuses."""
+    spec = _spec(connection.platform)
+    webhook_ids = [str(i) for i in (connection.config or {}).get("webhook_ids") or []]
+    if spec is None or not webhook_ids or not connection.credentials:
+        return RegistrationOutcome()
+    try:
+        build_connector(connection).unregister_webhooks(webhook_ids=webhook_ids)
+    except (ConnectorError, ValueError) as exc:
+        message = redact(getattr(exc, "message", "") or str(exc))[:MAX_ERROR_LENGTH]
+        logger.warning("could not unregister webhooks of connection %s: %s", connection.pk, type(exc).__name__)
+        return RegistrationOutcome(error=message or type(exc).__name__)
+    config = {k: v for k, v in (connection.config or {}).items() if k not in ("webhook_ids", "webhook_url")}
+    credentials = {k: v for k, v in (connection.credentials or {}).items() if k != "webhook_secret"}
+    connection.config, connection.credentials = config, credentials
+    Connection.objects.filter(pk=connection.pk).update(config=config, credentials=credentials, updated_at=timezone.now())
+    return RegistrationOutcome(registered=[])

@@ -1,0 +1,429 @@
+"""Writes of orders: the idempotent bulk upsert every sync page and webhook ends in, and fulfilments.
+
+`upsert_orders` runs a fixed number of queries per page whatever its size: one read of the stored
+orders, one of the SHG's variants, then one executemany per table for what is new or changed (see
+bulk.py). A content hash per order decides what changed, so re-reading an unchanged page writes
+nothing. Events go to the outbox in the same transaction: they commit or roll back with the orders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.db.models import F, OuterRef, Subquery
+from django.utils import timezone
+
+from apps.catalog.models import Variant
+from apps.catalog.selectors import variant_ids_by_sku
+from apps.events.services import EventDraft, publish, publish_many
+from apps.integrations.connectors.base import Capability, FulfilmentChannel, OrderData, OrderStatus
+from apps.orders.bulk import BulkWriter
+from apps.orders.models import Fulfilment, Order, OrderLine
+
+logger = logging.getLogger(__name__)
+
+ORDER_COLUMNS = ["number", "status", "raw_status", "placed_at", "remote_updated_at", "currency", "total", "buyer_name",
+                 "shipping_address", "fulfilment_channel", "raw", "content_hash", "updated_at"]
+ORDER_INSERT_COLUMNS = ["connection", "shg", "external_id", "created_at", *ORDER_COLUMNS]
+LINE_COLUMNS = ["sku", "title", "quantity", "unit_price", "variant"]
+LINE_INSERT_COLUMNS = ["order", "external_id", *LINE_COLUMNS]
+MAX_TOTAL = Decimal("1e12")
+_CENT = Decimal("0.01")
+_STATUSES = {s.value for s in OrderStatus}
+_CHANNELS = {c.value for c in FulfilmentChannel}
+
+
+class InvalidOrderData(ValueError):
+    """A page carried orders that cannot be stored; `problems` names each one. Nothing was written."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        super().__init__(f"{len(problems)} invalid order field(s): {shown}")
+
+
+@dataclass
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    # Older than what is stored (an overlap re-read or a late webhook): ignored, counted with unchanged.
+    stale: int = 0
+    order_ids: list[int] = field(default_factory=list)
+
+    @property
+    def written(self) -> int:
+        return self.created + self.updated
+
+
+# --- normalizing and validating one page -------------------------------------------------------------------------
+
+
+@dataclass
+class _Line:
+    external_id: str
+    sku: str
+    title: str
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass
+class _Order:
+    data: OrderData
+    external_id: str
+    status: str
+    raw_status: str
+    number: str
+    placed_at: datetime
+    updated_at: datetime
+    currency: str
+    total: Decimal
+    buyer_name: str
+    channel: str
+    address_json: str
+    raw_json: str
+    lines: list[_Line]
+    content_hash: str = ""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _money(value: Any, what: str, problems: list[str]) -> Decimal:
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+        if not amount.is_finite() or abs(amount) >= MAX_TOTAL:
+            raise InvalidOperation
+        return amount.quantize(_CENT)
+    except (InvalidOperation, ValueError, TypeError):
+        problems.append(f"{what}: {value!r} is not an amount")
+        return Decimal(0)
+
+
+def _aware(value: Any, what: str, problems: list[str]) -> datetime:
+    if not isinstance(value, datetime) or timezone.is_naive(value):
+        problems.append(f"{what}: {value!r} is not a datetime with a time zone")
+        return timezone.now()
+    return value
+
+
+def _normalize(order: OrderData, problems: list[str]) -> _Order:
+    eid = order.external_id if isinstance(order.external_id, str) else str(order.external_id or "")
+    where = f"order {eid or '?'}"
+    if not eid or len(eid) > 255:
+        problems.append(f"{where}: external_id must be 1 to 255 characters")
+    status = getattr(order.status, "value", order.status)
+    if status not in _STATUSES:
+        problems.append(f"{where}: status {status!r} is not one of {sorted(_STATUSES)}")
+    channel = getattr(order.fulfilment_channel, "value", order.fulfilment_channel)
+    if channel not in _CHANNELS:
+        problems.append(f"{where}: fulfilment_channel {channel!r} is not one of {sorted(_CHANNELS)}")
+    currency = (order.currency or "").upper()
+    if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
+        problems.append(f"{where}: currency {order.currency!r} is not a three-letter code")
+    if not isinstance(order.shipping_address, dict) or not isinstance(order.raw, dict):
+        problems.append(f"{where}: shipping_address and raw must be mappings")
+    lines: list[_Line] = []
+    seen: set[str] = set()
+    for line in order.lines or []:
+        lid = line.external_id if isinstance(line.external_id, str) else str(line.external_id or "")
+        if not lid or len(lid) > 255 or lid in seen:
+            problems.append(f"{where}: line id {lid!r} is empty, too long or repeated")
+        seen.add(lid)
+        if not isinstance(line.quantity, int) or isinstance(line.quantity, bool) or line.quantity < 0:
+            problems.append(f"{where} line {lid}: quantity {line.quantity!r} is not a whole number >= 0")
+        lines.append(_Line(external_id=lid, sku=(line.sku or "")[:255], title=(line.title or "")[:500],
+                           quantity=line.quantity, unit_price=_money(line.unit_price, f"{where} line {lid} price", problems)))
+    return _Order(
+        data=order, external_id=eid, status=status, raw_status=(order.raw_status or "")[:100],
+        number=(order.number or "")[:100],
+        placed_at=_aware(order.placed_at, f"{where} placed_at", problems),
+        updated_at=_aware(order.updated_at, f"{where} updated_at", problems),
+        currency=currency, total=_money(order.total, f"{where} total", problems),
+        buyer_name=(order.buyer_name or "")[:255], channel=channel,
+        address_json=_json(order.shipping_address if isinstance(order.shipping_address, dict) else {}),
+        raw_json=_json(order.raw if isinstance(order.raw, dict) else {}), lines=lines,
+    )
+
+
+def _hash(order: _Order) -> str:
+    parts = [order.status, order.raw_status, order.number, order.placed_at.isoformat(), order.updated_at.isoformat(),
+             order.currency, str(order.total), order.buyer_name, order.channel, order.address_json, order.raw_json]
+    for line in order.lines:
+        parts += [line.external_id, line.sku, line.title, str(line.quantity), str(line.unit_price)]
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def _prepare(orders: list[OrderData]) -> list[_Order]:
+    """Validate the whole page before any write, and keep the newest copy of an order listed twice."""
+    problems: list[str] = []
+    by_id: dict[str, _Order] = {}
+    for order in orders:
+        item = _normalize(order, problems)
+        previous = by_id.get(item.external_id)
+        if previous is None or item.updated_at >= previous.updated_at:
+            by_id[item.external_id] = item
+    if problems:
+        raise InvalidOrderData(problems)
+    items = list(by_id.values())
+    for item in items:
+        item.content_hash = _hash(item)
+    return items
+
+
+# --- the upsert --------------------------------------------------------------------------------------------------
+
+
+def _event_payload(connection, order_id: int, item: _Order, variants: dict[str, int], **extra: Any) -> dict[str, Any]:
+    # No buyer name or address: events travel to brokers and partners; personal data stays behind the API.
+    return {
+        "order_id": order_id, "external_id": item.external_id, "number": item.number,
+        "connection_id": connection.pk, "platform": connection.platform, "status": item.status,
+        "raw_status": item.raw_status, "currency": item.currency, "total": str(item.total),
+        "placed_at": item.placed_at.isoformat(), "updated_at": item.updated_at.isoformat(),
+        "fulfilment_channel": item.channel,
+        "lines": [{"external_id": ln.external_id, "sku": ln.sku, "quantity": ln.quantity,
+                   "unit_price": str(ln.unit_price), "variant_id": variants.get(ln.sku)} for ln in item.lines],
+        **extra,
+    }
+
+
+@transaction.atomic
+def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
+    """Store a page of normalized orders of one connection: create new ones, update changed ones, skip the rest.
+
+    Idempotent on (connection, external id). An order older than the stored copy is ignored. Raises
+    InvalidOrderData, before writing anything, when an order cannot be stored.
+    """
+    result = UpsertResult()
+    items = _prepare(orders)
+    if not items:
+        return result
+    existing = {
+        external_id: (pk, content_hash, status, remote_updated_at)
+        for pk, external_id, content_hash, status, remote_updated_at in Order.objects.filter(
+            connection_id=connection.pk, external_id__in=[item.external_id for item in items],
+        ).values_list("id", "external_id", "content_hash", "status", "remote_updated_at")
+    }
+    to_create: list[_Order] = []
+    to_update: list[tuple[int, str, _Order]] = []
+    for item in items:
+        stored = existing.get(item.external_id)
+        if stored is None:
+            to_create.append(item)
+        elif stored[1] == item.content_hash:
+            result.unchanged += 1
+            result.order_ids.append(stored[0])
+        elif stored[3] is not None and item.updated_at < stored[3]:
+            result.stale += 1
+            result.unchanged += 1
+            result.order_ids.append(stored[0])
+        else:
+            to_update.append((stored[0], stored[2], item))
+    if not to_create and not to_update:
+        return result
+
+    shg_id = connection.shg_id
+    variants = variant_ids_by_sku(
+        shg_id=shg_id, skus={ln.sku for item in [*to_create, *(u[2] for u in to_update)] for ln in item.lines},
+    )
+    now = timezone.now()
+    events: list[EventDraft] = []
+
+    def content(item: _Order) -> list[Any]:
+        return [item.number, item.status, item.raw_status, item.placed_at, item.updated_at, item.currency, item.total,
+                item.buyer_name, item.address_json, item.channel, item.raw_json, item.content_hash, now]
+
+    if to_create:
+        BulkWriter(Order, ORDER_INSERT_COLUMNS).insert(
+            [[connection.pk, shg_id, item.external_id, now, *content(item)] for item in to_create]
+        )
+        new_ids = dict(Order.objects.filter(
+            connection_id=connection.pk, external_id__in=[item.external_id for item in to_create],
+        ).values_list("external_id", "id"))
+        line_rows = [
+            [new_ids[item.external_id], ln.external_id, ln.sku, ln.title, ln.quantity, ln.unit_price, variants.get(ln.sku)]
+            for item in to_create for ln in item.lines
+        ]
+        BulkWriter(OrderLine, LINE_INSERT_COLUMNS).insert(line_rows)
+        for item in to_create:
+            order_id = new_ids[item.external_id]
+            result.order_ids.append(order_id)
+            events.append(EventDraft(type="order.created", shg_id=shg_id, connection_id=connection.pk,
+                                     payload=_event_payload(connection, order_id, item, variants)))
+        result.created = len(to_create)
+
+    if to_update:
+        BulkWriter(Order, ORDER_COLUMNS).update([[*content(item), pk] for pk, _old, item in to_update])
+        _replace_lines(to_update, variants)
+        for pk, old_status, item in to_update:
+            result.order_ids.append(pk)
+            payload = _event_payload(connection, pk, item, variants, previous_status=old_status)
+            events.append(EventDraft(type="order.updated", shg_id=shg_id, connection_id=connection.pk, payload=payload))
+            if item.status == OrderStatus.CANCELLED and old_status != OrderStatus.CANCELLED:
+                events.append(EventDraft(type="order.cancelled", shg_id=shg_id, connection_id=connection.pk,
+                                         payload=payload))
+        result.updated = len(to_update)
+
+    publish_many(events)
+    return result
+
+
+def _replace_lines(to_update: list[tuple[int, str, _Order]], variants: dict[str, int]) -> None:
+    """Make the stored lines of changed orders equal the incoming ones, keeping the ids of lines that stay
+    (stock reservations and fulfilments may point at them): update changed, insert new, delete gone."""
+    stored: dict[tuple[int, str], tuple] = {
+        (order_id, external_id): (pk, sku, title, quantity, unit_price, variant_id)
+        for pk, order_id, external_id, sku, title, quantity, unit_price, variant_id in OrderLine.objects.filter(
+            order_id__in=[pk for pk, _old, _item in to_update],
+        ).values_list("id", "order_id", "external_id", "sku", "title", "quantity", "unit_price", "variant_id")
+    }
+    inserts, updates, keep = [], [], set()
+    for order_id, _old, item in to_update:
+        for ln in item.lines:
+            key = (order_id, ln.external_id)
+            values = [ln.sku, ln.title, ln.quantity, ln.unit_price, variants.get(ln.sku)]
+            current = stored.get(key)
+            if current is None:
+                inserts.append([order_id, ln.external_id, *values])
+                continue
+            keep.add(key)
+            if list(current[1:]) != values:
+                updates.append([*values, current[0]])
+    BulkWriter(OrderLine, LINE_INSERT_COLUMNS).insert(inserts)
+    BulkWriter(OrderLine, LINE_COLUMNS).update(updates)
+    gone = [current[0] for key, current in stored.items() if key not in keep]
+    if gone:
+        OrderLine.objects.filter(id__in=gone).delete()
+
+
+def orderlines_map_variants(*, shg_id: int) -> int:
+    """Link the SHG's unmapped order lines to variants whose SKU now exists (after a catalog import)."""
+    match = Variant.objects.filter(shg_id=shg_id, sku=OuterRef("sku")).values("id")[:1]
+    return (OrderLine.objects.filter(order__shg_id=shg_id, variant__isnull=True,
+                                     sku__in=Variant.objects.filter(shg_id=shg_id).values("sku"))
+            .update(variant_id=Subquery(match)))
+
+
+# --- fulfilments -----------------------------------------------------------------------------------------------
+
+
+class FulfilmentNotAllowed(ValidationError):
+    pass
+
+
+def fulfilment_create(*, order: Order, carrier: str, tracking_number: str, shipped_at: datetime | None = None,
+                      tracking_url: str = "", shipping_method: str = "",
+                      created_by: AbstractBaseUser | None = None) -> Fulfilment:
+    """Record carrier and tracking on a merchant-fulfilled order and queue its push to the channel.
+
+    Marketplace-fulfilled orders are read-only here: the marketplace ships them and says so itself.
+    """
+    if order.is_marketplace_fulfilled:
+        raise FulfilmentNotAllowed("The marketplace ships this order; its tracking comes from the marketplace.")
+    if order.status in (Order.Status.CANCELLED, Order.Status.RETURNED):
+        raise FulfilmentNotAllowed("A cancelled or returned order is not shipped.")
+    connector_class = order.connection.connector_class
+    if not connector_class.supports(Capability.FULFILMENT_PUSH):
+        raise FulfilmentNotAllowed(f"{connector_class.name} does not accept tracking from Haat.")
+    fulfilment = Fulfilment(order=order, carrier=carrier.strip(), tracking_number=tracking_number.strip(),
+                            tracking_url=tracking_url, shipping_method=shipping_method,
+                            shipped_at=shipped_at or timezone.now(), created_by=created_by)
+    fulfilment.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            fulfilment.save()
+            publish(type="fulfilment.created", shg=order.shg, connection=order.connection,
+                    payload=_fulfilment_payload(fulfilment))
+    except IntegrityError:
+        raise FulfilmentNotAllowed("This tracking number is already recorded for this order.") from None
+    from apps.orders.tasks import enqueue_fulfilment_push
+
+    transaction.on_commit(lambda: enqueue_fulfilment_push(fulfilment.pk))
+    return fulfilment
+
+
+def _fulfilment_payload(fulfilment: Fulfilment, **extra: Any) -> dict[str, Any]:
+    return {"fulfilment_id": fulfilment.pk, "order_id": fulfilment.order_id,
+            "order_external_id": fulfilment.order.external_id, "carrier": fulfilment.carrier,
+            "tracking_number": fulfilment.tracking_number, "shipped_at": fulfilment.shipped_at.isoformat(),
+            "push_state": fulfilment.push_state, **extra}
+
+
+# Waits between push attempts; after the last one the fulfilment is marked failed for a person to look at.
+PUSH_RETRY_DELAYS = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
+                     timedelta(hours=4)]
+# A push claimed this long ago without an answer was lost with its worker: it may be tried again.
+PUSH_CLAIM_TIMEOUT = timedelta(minutes=15)
+
+
+def fulfilment_claim(*, fulfilment_id: int) -> bool:
+    """Take the right to push (pending or retrying -> pushing) in one conditional UPDATE: two workers never
+    push the same parcel twice."""
+    return bool(Fulfilment.objects.filter(
+        pk=fulfilment_id, push_state__in=[Fulfilment.PushState.PENDING, Fulfilment.PushState.RETRYING],
+    ).update(push_state=Fulfilment.PushState.PUSHING, attempts=F("attempts") + 1, updated_at=timezone.now()))
+
+
+@transaction.atomic
+def fulfilment_record_success(*, fulfilment: Fulfilment, external_id: str = "") -> Fulfilment:
+    now = timezone.now()
+    fulfilment.push_state = Fulfilment.PushState.PUSHED
+    fulfilment.pushed_at = now
+    fulfilment.external_id = external_id[:255]
+    fulfilment.last_error = ""
+    fulfilment.next_attempt_at = None
+    fulfilment.save(update_fields=["push_state", "pushed_at", "external_id", "last_error", "next_attempt_at",
+                                   "updated_at"])
+    publish(type="fulfilment.pushed", shg=fulfilment.order.shg, connection=fulfilment.order.connection,
+            payload=_fulfilment_payload(fulfilment))
+    return fulfilment
+
+
+@transaction.atomic
+def fulfilment_record_failure(*, fulfilment: Fulfilment, error: str, retryable: bool) -> Fulfilment:
+    """Keep the error; schedule the next attempt with a growing delay, or give up when it cannot help."""
+    fulfilment.last_error = error[:2000]
+    if retryable and fulfilment.attempts <= len(PUSH_RETRY_DELAYS):
+        fulfilment.push_state = Fulfilment.PushState.RETRYING
+        fulfilment.next_attempt_at = timezone.now() + PUSH_RETRY_DELAYS[fulfilment.attempts - 1]
+    else:
+        fulfilment.push_state = Fulfilment.PushState.FAILED
+        fulfilment.next_attempt_at = None
+        publish(type="fulfilment.failed", shg=fulfilment.order.shg, connection=fulfilment.order.connection,
+                payload=_fulfilment_payload(fulfilment, error=fulfilment.last_error))
+    fulfilment.save(update_fields=["last_error", "push_state", "next_attempt_at", "updated_at"])
+    return fulfilment
+
+
+def fulfilment_retry(*, fulfilment: Fulfilment) -> Fulfilment:
+    """A person asks to try a failed push again (after fixing the cause): back to pending, queued now."""
+    if fulfilment.push_state not in (Fulfilment.PushState.FAILED, Fulfilment.PushState.RETRYING):
+        raise FulfilmentNotAllowed("Only a failed push can be retried.")
+    Fulfilment.objects.filter(pk=fulfilment.pk).update(push_state=Fulfilment.PushState.PENDING, attempts=0,
+                                                       next_attempt_at=None, updated_at=timezone.now())
+    fulfilment.refresh_from_db()
+    from apps.orders.tasks import enqueue_fulfilment_push
+
+    transaction.on_commit(lambda: enqueue_fulfilment_push(fulfilment.pk))
+    return fulfilment
+
+
+def fulfilments_release_stale_claims() -> int:
+    """Pushes whose worker died mid-call go back to retrying (the platform may or may not have them: the
+    channel's own duplicate check on the tracking number is the last guard)."""
+    return Fulfilment.objects.filter(
+        push_state=Fulfilment.PushState.PUSHING, updated_at__lt=timezone.now() - PUSH_CLAIM_TIMEOUT,
+    ).update(push_state=Fulfilment.PushState.RETRYING, next_attempt_at=timezone.now(), updated_at=timezone.now())

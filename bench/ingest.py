@@ -1,0 +1,254 @@
+"""Ingest benchmark (issue 4): 10,000 orders of 3 lines through `orders.services.upsert_orders`.
+
+Compared in one run, on one database, from the same normalized orders (what connectors return):
+- raw floor: the same order and line rows written with the DB cursor's executemany (values adapted,
+  JSON serialized, order ids read back for the lines' foreign key), in one transaction;
+- naive loop: one ORM `save()` per order and per line, in one transaction (generous to it);
+- upsert_orders: pages of PAGE_SIZE orders, one transaction each, as the sync engine calls it (reads
+  what is stored, hashes, maps SKUs to variants, writes orders, lines and outbox events);
+- re-ingest: the same orders again, unchanged: rows written must be 0.
+Targets: upsert >= 40% of the raw floor's rate, >= 10x the naive loop's, re-ingest <= 1/3 of the ingest.
+Peak memory is measured with tracemalloc in a separate pass (tracing slows Python down, so timed runs
+do not trace).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import random
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection as db
+from django.db import transaction
+
+from apps.integrations.connectors.base import FulfilmentChannel, OrderData, OrderLineData, OrderStatus
+
+NAME = "ingest: 10,000 orders x 3 lines through upsert_orders"
+ORDERS = 10_000
+LINES_PER_ORDER = 3
+PAGE_SIZE = 100
+TARGET_RAW_SHARE = 0.40
+TARGET_NAIVE_FACTOR = 10.0
+TARGET_REINGEST_SHARE = 1 / 3
+
+
+def make_orders(count: int = ORDERS, seed: int = 4) -> list[OrderData]:
+    """Orders shaped like a web store's, with a raw document of realistic size (~1 KB)."""
+    rng = random.Random(seed)
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    statuses = [OrderStatus.UNSHIPPED, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED]
+    orders = []
+    for i in range(count):
+        placed = start + timedelta(seconds=i * 181)
+        updated = placed + timedelta(minutes=rng.randint(0, 600))
+        lines = []
+        for n in range(LINES_PER_ORDER):
+            price = Decimal(rng.randint(50, 2500)).quantize(Decimal("0.01"))
+            lines.append(OrderLineData(external_id=f"{100000 + i}{n:02d}", sku=f"HAAT-{rng.randint(1, 400):04d}",
+                                       title=f"Handloom item {rng.randint(1, 400)}", quantity=rng.randint(1, 3),
+                                       unit_price=price))
+        total = sum((ln.unit_price * ln.quantity for ln in lines), Decimal("0"))
+        status = rng.choice(statuses)
+        address = {"first_name": "Anita", "last_name": "Sharma", "address_1": f"{rng.randint(1, 400)} MG Road",
+                   "city": "Pune", "state": "MH", "postcode": "411001", "country": "IN"}
+        raw = {
+            "id": 100000 + i, "number": str(1000 + i), "status": status.value, "currency": "INR",
+            "date_created_gmt": placed.isoformat(), "date_modified_gmt": updated.isoformat(), "total": str(total),
+            "billing": {**address, "email": "anita.sharma@example.in", "phone": "+919800000000"}, "shipping": address,
+            "payment_method": "cod", "payment_method_title": "Cash on delivery", "customer_note": "",
+            "line_items": [{"id": int(ln.external_id), "name": ln.title, "sku": ln.sku, "quantity": ln.quantity,
+                            "price": str(ln.unit_price), "total": str(ln.unit_price * ln.quantity)} for ln in lines],
+        }
+        orders.append(OrderData(
+            external_id=str(100000 + i), status=status, raw_status=status.value, placed_at=placed, updated_at=updated,
+            currency="INR", total=total, lines=lines, fulfilment_channel=FulfilmentChannel.MERCHANT,
+            buyer_name="Anita Sharma", shipping_address=address, number=str(1000 + i), raw=raw,
+        ))
+    return orders
+
+
+# --- the three ways to write ------------------------------------------------------------------------------------
+
+
+def raw_floor(connection, orders: list[OrderData]) -> None:
+    """The same rows through the driver's executemany: the least work that stores them."""
+    from apps.orders.models import Order, OrderLine
+
+    ops = db.ops
+    is_pg = db.vendor == "postgresql"
+    qn = ops.quote_name
+    json_ph = "%s::jsonb" if is_pg else "%s"
+    now = ops.adapt_datetimefield_value(datetime.now(UTC))
+    order_sql = (
+        f"INSERT INTO {qn(Order._meta.db_table)} (connection_id, shg_id, external_id, number, status, raw_status, "
+        "placed_at, remote_updated_at, currency, total, buyer_name, shipping_address, fulfilment_channel, raw, "
+        f"content_hash, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {json_ph}, %s, "
+        f"{json_ph}, %s, %s, %s)"
+    )
+    line_sql = (f"INSERT INTO {qn(OrderLine._meta.db_table)} (order_id, external_id, sku, title, quantity, unit_price) "
+                "VALUES (%s, %s, %s, %s, %s, %s)")
+    adapt_dt = ops.adapt_datetimefield_value
+    with transaction.atomic(), db.cursor() as cursor:
+        cursor.executemany(order_sql, [
+            (connection.pk, connection.shg_id, o.external_id, o.number, o.status.value, o.raw_status,
+             adapt_dt(o.placed_at), adapt_dt(o.updated_at), o.currency, o.total, o.buyer_name,
+             json.dumps(o.shipping_address, cls=DjangoJSONEncoder), o.fulfilment_channel.value,
+             json.dumps(o.raw, cls=DjangoJSONEncoder), "", now, now)
+            for o in orders
+        ])
+        cursor.execute(f"SELECT external_id, id FROM {qn(Order._meta.db_table)} WHERE connection_id = %s",  # noqa: S608
+                       [connection.pk])
+        ids = dict(cursor.fetchall())
+        cursor.executemany(line_sql, [
+            (ids[o.external_id], ln.external_id, ln.sku, ln.title, ln.quantity, ln.unit_price)
+            for o in orders for ln in o.lines
+        ])
+
+
+def naive_loop(connection, orders: list[OrderData]) -> None:
+    """What one writes first: an ORM save per order and per line."""
+    from apps.orders.models import Order, OrderLine
+
+    with transaction.atomic():
+        for o in orders:
+            order = Order(connection=connection, shg_id=connection.shg_id, external_id=o.external_id, number=o.number,
+                          status=o.status.value, raw_status=o.raw_status, placed_at=o.placed_at,
+                          remote_updated_at=o.updated_at, currency=o.currency, total=o.total, buyer_name=o.buyer_name,
+                          shipping_address=o.shipping_address, fulfilment_channel=o.fulfilment_channel.value, raw=o.raw)
+            order.save()
+            for ln in o.lines:
+                OrderLine(order=order, external_id=ln.external_id, sku=ln.sku, title=ln.title, quantity=ln.quantity,
+                          unit_price=ln.unit_price).save()
+
+
+def upsert_in_pages(connection, orders: list[OrderData], page_size: int = PAGE_SIZE):
+    from apps.orders.services import UpsertResult, upsert_orders
+
+    total = UpsertResult()
+    for start in range(0, len(orders), page_size):
+        result = upsert_orders(connection=connection, orders=orders[start: start + page_size])
+        total.created += result.created
+        total.updated += result.updated
+        total.unchanged += result.unchanged
+    return total
+
+
+# --- measuring --------------------------------------------------------------------------------------------------
+
+
+class WriteCounter:
+    """Counts INSERT/UPDATE/DELETE statements and the rows they carry (executemany rows included)."""
+
+    def __init__(self):
+        self.statements = 0
+        self.rows = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            self.statements += 1
+            self.rows += len(params) if many else 1
+        return execute(sql, params, many, context)
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    gc.collect()
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def _clear() -> None:
+    from apps.events.models import Event
+    from apps.orders.models import Order, OrderLine
+
+    with transaction.atomic(), db.cursor() as cursor:
+        for model in (OrderLine, Order, Event):
+            cursor.execute(f"DELETE FROM {db.ops.quote_name(model._meta.db_table)}")  # noqa: S608
+    if db.vendor == "postgresql":
+        with db.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+    else:
+        with db.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _setup():
+    """An SHG and a factory of fresh connections (one per measurement, so each starts from nothing)."""
+    from apps.accounts.models import SHG, Organization
+    from apps.integrations.models import Connection
+
+    federation = Organization.objects.create(name="Bench federation")
+    shg = SHG.objects.create(federation=federation, name="Bench SHG", registration_number="BENCH-1", state="Maharashtra",
+                             district="Pune", contact_person="Bench", phone="+91 98000 00000")
+    counter = iter(range(1, 1000))
+
+    def new_connection():
+        n = next(counter)
+        return Connection.objects.create(shg=shg, platform="woocommerce", display_name=f"Bench store {n}",
+                                         external_account_id=f"bench-{n}", status=Connection.Status.ACTIVE)
+
+    return shg, new_connection
+
+
+def _verdict(ok: bool) -> str:
+    return "meets target" if ok else "BELOW TARGET"
+
+
+def run() -> list[str]:
+    from apps.events.models import Event
+    from apps.orders.models import Order, OrderLine
+
+    orders = make_orders()
+    _shg, new_connection = _setup()
+    report = [f"{ORDERS:,} orders x {LINES_PER_ORDER} lines; upsert_orders in pages of {PAGE_SIZE}"]
+
+    _clear()
+    raw_s, _ = timed(lambda: raw_floor(new_connection(), orders))
+    assert OrderLine.objects.count() == ORDERS * LINES_PER_ORDER
+    _clear()
+    naive_s, _ = timed(lambda: naive_loop(new_connection(), orders))
+    _clear()
+    target = new_connection()
+    upsert_s, first = timed(lambda: upsert_in_pages(target, orders))
+    assert first.created == ORDERS and OrderLine.objects.count() == ORDERS * LINES_PER_ORDER
+    events = Event.objects.count()
+
+    counter = WriteCounter()
+    with db.execute_wrapper(counter):
+        reingest_s, again = timed(lambda: upsert_in_pages(target, orders))
+    assert again.unchanged == ORDERS and Event.objects.count() == events
+
+    _clear()
+    memory_target = new_connection()
+    tracemalloc.start()
+    upsert_in_pages(memory_target, orders)
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert Order.objects.filter(connection=memory_target).count() == ORDERS
+
+    rate = {"raw": ORDERS / raw_s, "naive": ORDERS / naive_s, "upsert": ORDERS / upsert_s}
+    raw_share = rate["upsert"] / rate["raw"]
+    naive_factor = rate["upsert"] / rate["naive"]
+    reingest_share = reingest_s / upsert_s
+    report += [
+        f"{'raw floor (executemany)':<34}{raw_s:8.2f} s {rate['raw']:10,.0f} orders/s",
+        f"{'naive loop (ORM save per row)':<34}{naive_s:8.2f} s {rate['naive']:10,.0f} orders/s",
+        f"{'upsert_orders':<34}{upsert_s:8.2f} s {rate['upsert']:10,.0f} orders/s   ({events:,} outbox events)",
+        f"{'re-ingest, unchanged':<34}{reingest_s:8.2f} s {ORDERS / reingest_s:10,.0f} orders/s   "
+        f"rows written: {counter.rows} in {counter.statements} statements",
+        f"peak memory of the upsert ingest (tracemalloc): {peak / 2**20:.1f} MiB",
+        "ratios:",
+        f"  upsert / raw floor rate   {raw_share:6.0%}   target >= {TARGET_RAW_SHARE:.0%}   "
+        f"{_verdict(raw_share >= TARGET_RAW_SHARE)}",
+        f"  upsert / naive loop rate  {naive_factor:6.1f}x  target >= {TARGET_NAIVE_FACTOR:.0f}x     "
+        f"{_verdict(naive_factor >= TARGET_NAIVE_FACTOR)}",
+        f"  re-ingest / ingest time   {reingest_share:6.0%}   target <= 33%    "
+        f"{_verdict(reingest_share <= TARGET_REINGEST_SHARE and counter.rows == 0)}",
+    ]
+    return report
