@@ -111,20 +111,41 @@ def raw_floor(connection, orders: list[OrderData]) -> None:
         ])
 
 
-def naive_loop(connection, orders: list[OrderData]) -> None:
-    """What one writes first: an ORM save per order and per line."""
+def _order_fields(o: OrderData) -> dict:
+    return {"number": o.number, "status": o.status.value, "raw_status": o.raw_status, "placed_at": o.placed_at,
+            "remote_updated_at": o.updated_at, "currency": o.currency, "total": o.total, "buyer_name": o.buyer_name,
+            "shipping_address": o.shipping_address, "fulfilment_channel": o.fulfilment_channel.value, "raw": o.raw}
+
+
+def naive_save_loop(connection, orders: list[OrderData], page_size: int = PAGE_SIZE) -> None:
+    """Insert-only: an ORM save per order and per line (not idempotent: a second run would duplicate)."""
     from apps.orders.models import Order, OrderLine
 
-    with transaction.atomic():
-        for o in orders:
-            order = Order(connection=connection, shg_id=connection.shg_id, external_id=o.external_id, number=o.number,
-                          status=o.status.value, raw_status=o.raw_status, placed_at=o.placed_at,
-                          remote_updated_at=o.updated_at, currency=o.currency, total=o.total, buyer_name=o.buyer_name,
-                          shipping_address=o.shipping_address, fulfilment_channel=o.fulfilment_channel.value, raw=o.raw)
-            order.save()
-            for ln in o.lines:
-                OrderLine(order=order, external_id=ln.external_id, sku=ln.sku, title=ln.title, quantity=ln.quantity,
-                          unit_price=ln.unit_price).save()
+    for start in range(0, len(orders), page_size):
+        with transaction.atomic():
+            for o in orders[start: start + page_size]:
+                order = Order(connection=connection, shg_id=connection.shg_id, external_id=o.external_id,
+                              **_order_fields(o))
+                order.save()
+                for ln in o.lines:
+                    OrderLine(order=order, external_id=ln.external_id, sku=ln.sku, title=ln.title,
+                              quantity=ln.quantity, unit_price=ln.unit_price).save()
+
+
+def naive_loop(connection, orders: list[OrderData], page_size: int = PAGE_SIZE) -> None:
+    """The straightforward idempotent ORM code: update_or_create (a lookup and a save) per order and per line."""
+    from apps.orders.models import Order, OrderLine
+
+    for start in range(0, len(orders), page_size):
+        with transaction.atomic():
+            for o in orders[start: start + page_size]:
+                order, _ = Order.objects.update_or_create(
+                    connection=connection, external_id=o.external_id,
+                    defaults={"shg_id": connection.shg_id, **_order_fields(o)})
+                for ln in o.lines:
+                    OrderLine.objects.update_or_create(
+                        order=order, external_id=ln.external_id,
+                        defaults={"sku": ln.sku, "title": ln.title, "quantity": ln.quantity, "unit_price": ln.unit_price})
 
 
 def upsert_in_pages(connection, orders: list[OrderData], page_size: int = PAGE_SIZE):

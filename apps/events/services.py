@@ -3,17 +3,16 @@ rolls back with it."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.bulk import BulkWriter
 from apps.events.models import Event
 from apps.events.types import EVENT_TYPES
 
@@ -54,30 +53,25 @@ def publish(*, type: str, shg, connection=None, payload: dict[str, Any]) -> Even
     return Event.objects.create(type=type, shg=shg, connection=connection, schema_version=version, payload=payload)
 
 
+EVENT_COLUMNS = ["id", "type", "occurred_at", "shg", "connection", "schema_version", "payload", "attempts",
+                 "last_error"]
+_PAYLOAD_ENCODER = DjangoJSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def publish_many(drafts: list[EventDraft]) -> int:
     """Write many events in one statement whatever their number (the bulk paths: a page of orders)."""
     if not drafts:
         return 0
     _require_transaction()
     now = timezone.now()
-    table = Event._meta.db_table
-    columns = ["id", "type", "occurred_at", "shg_id", "connection_id", "schema_version", "payload", "attempts",
-               "last_error"]
-    json_placeholder = "%s::jsonb" if db_connection.vendor == "postgresql" else "%s"
-    placeholders = ", ".join(json_placeholder if name == "payload" else "%s" for name in columns)
-    qn = db_connection.ops.quote_name
-    sql = f"INSERT INTO {qn(table)} ({', '.join(map(qn, columns))}) VALUES ({placeholders})"  # noqa: S608  (fixed names)
-    prep_id = Event._meta.get_field("id").get_db_prep_save
-    prep_time = Event._meta.get_field("occurred_at").get_db_prep_save
-    rows = []
-    for draft in drafts:
-        rows.append((
-            prep_id(draft.id, db_connection), draft.type, prep_time(draft.occurred_at or now, db_connection),
-            draft.shg_id, draft.connection_id, _schema_version(draft.type),
-            json.dumps(draft.payload, cls=DjangoJSONEncoder, separators=(",", ":")), 0, "",
-        ))
-    with db_connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    versions = {draft.type: _schema_version(draft.type) for draft in drafts}
+    encode = _PAYLOAD_ENCODER.encode
+    rows = [
+        (draft.id, draft.type, draft.occurred_at or now, draft.shg_id, draft.connection_id, versions[draft.type],
+         encode(draft.payload), 0, "")
+        for draft in drafts
+    ]
+    BulkWriter(Event, EVENT_COLUMNS).insert(rows)
     return len(rows)
 
 

@@ -86,11 +86,11 @@ def verify_signature(*, secret: str, timestamp: str, body: bytes, signature: str
 
 def validate_event_types(value: Any) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ValidationError({"event_types": 'List the event types to send, e.g. ["order.created"], or ["*"].'})
+        raise ValidationError('List the event types to send, e.g. ["order.created"], or ["*"].', code="required")
     unknown = sorted({v for v in value if v != "*" and v not in EVENT_TYPES})
     if unknown:
-        raise ValidationError({"event_types": f"Unknown event type(s): {', '.join(unknown)}. "
-                                              f"Known: {', '.join(EVENT_TYPES)}."})
+        raise ValidationError(f"Unknown event type(s): {', '.join(unknown)}. Known: {', '.join(EVENT_TYPES)}.",
+                              code="unknown")
     return sorted(set(value))
 
 
@@ -103,7 +103,7 @@ def validate_url(url: str) -> str:
     local = host == "localhost" or _is_loopback(host)
     if parts.scheme == "http" and local and (settings.DEBUG or settings.SANDBOX):
         return url
-    raise ValidationError({"url": "The endpoint must be an https:// URL."})
+    raise ValidationError("The endpoint must be an https:// URL.", code="https")
 
 
 def _is_loopback(host: str) -> bool:
@@ -121,8 +121,16 @@ def new_secret() -> str:
 def subscription_create(*, organization: Organization, url: str, event_types: list[str],
                         description: str = "") -> tuple[PartnerWebhookSubscription, str]:
     """Create a subscription; returns it and its signing secret, which is shown this once."""
+    errors: dict[str, list[str]] = {}
+    for name, validate, value in (("url", validate_url, url), ("event_types", validate_event_types, event_types)):
+        try:
+            validate(value)
+        except ValidationError as exc:
+            errors[name] = exc.messages
+    if errors:
+        raise ValidationError(errors)
     secret = new_secret()
-    subscription = PartnerWebhookSubscription(organization=organization, url=validate_url(url),
+    subscription = PartnerWebhookSubscription(organization=organization, url=url,
                                               event_types=validate_event_types(event_types),
                                               description=description, secret=secret)
     subscription.full_clean()

@@ -42,7 +42,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def has_replay_permission(self, request) -> bool:
         return request.user.has_perm("integrations.change_webhookevent")
 
-    @admin.display(description=_("error"))
+    @admin.display(description=_("error or note"))
     def short_error(self, obj: WebhookEvent) -> str:
         return (obj.last_error or "")[:80]
 

@@ -24,9 +24,9 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import SHG
 from apps.core.logging import redact
+from apps.integrations import webhooks
 from apps.integrations.connectors.base import (
     AuthKind,
-    Capability,
     ConnectionContext,
     Connector,
     CredentialField,
@@ -234,6 +234,7 @@ def connection_connect_api_key(*, shg: SHG, platform: str, values: dict[str, str
         display_name=display_name_for(cls, info, external_account_id), created_by=created_by,
         status=Connection.Status.ACTIVE,
     )
+    webhooks.webhooks_register_later(connection)  # once this commits, in a task
     return connection
 
 
@@ -255,7 +256,10 @@ def connection_connect_oauth(*, shg: SHG, platform: str, tokens: OAuthTokens, co
         display_name=tokens.display_name or display_name_for(cls, {}, external_account_id),
         created_by=created_by, status=Connection.Status.PENDING,
     )
-    return connection, connection_test(connection=connection)
+    outcome = connection_test(connection=connection)
+    if outcome.ok:
+        webhooks.webhooks_register_later(connection)  # once this commits, in a task
+    return connection, outcome
 
 
 # --- after connecting -----------------------------------------------------------------------------------------
@@ -310,16 +314,8 @@ def _unregister_webhooks(connection: Connection) -> str:
         cls = get_connector_class(connection.platform)
     except (UnknownPlatform, ImportError):
         return ""
-    webhook_ids = [str(i) for i in (connection.config or {}).get("webhook_ids") or []]
-    if not cls.supports(Capability.WEBHOOKS) or not connection.credentials or not webhook_ids:
-        return ""
-    try:
-        build_connector(connection, http=interactive_http(cls, str(connection.pk))).unregister_webhooks(
-            webhook_ids=webhook_ids)
-    except Exception as exc:  # disconnecting must not depend on the platform answering
-        logger.warning("could not unregister webhooks of connection %s: %s", connection.pk, type(exc).__name__)
-        return safe_error_message(exc)
-    return ""
+    # Never raises (disconnecting must not depend on the platform answering); forgets the webhook secret too.
+    return webhooks.webhooks_unregister(connection, http=interactive_http(cls, str(connection.pk))).error
 
 
 def connection_disconnect(*, connection: Connection) -> DisconnectOutcome:

@@ -17,8 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from apps.integrations.models import WebhookEvent
-from apps.integrations.webhooks import ENQUEUE_GRACE, webhook_event_process
+from apps.integrations.models import Connection, WebhookEvent
+from apps.integrations.webhooks import ENQUEUE_GRACE, webhook_event_process, webhooks_register
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,20 @@ PURGE_BATCH = 2000
 def enqueue_webhook_event(event_id: int) -> None:
     async_task("apps.integrations.webhook_tasks.process_webhook_event", event_id, task_name=f"webhook-{event_id}",
                group="webhooks")
+
+
+def enqueue_webhooks_register(connection_id: int) -> None:
+    async_task("apps.integrations.webhook_tasks.register_webhooks", connection_id,
+               task_name=f"webhooks-register-{connection_id}", group="webhooks")
+
+
+def register_webhooks(connection_id: int) -> dict:
+    """The task body of registering after a connect; returns what was registered or the error."""
+    connection = Connection.objects.filter(pk=connection_id).first()
+    if connection is None:
+        return {"registered": [], "error": "connection deleted"}
+    outcome = webhooks_register(connection)
+    return {"registered": outcome.registered, "error": outcome.error}
 
 
 def process_webhook_event(event_id: int) -> str:

@@ -47,8 +47,10 @@ from apps.events.types import EventType
 from apps.integrations.connectors.base import Capability, WebhookMessage
 from apps.integrations.connectors.errors import ConnectorError, PermanentError
 from apps.integrations.connectors.registry import UnknownPlatform, build_connector, get_connector_class
-from apps.integrations.models import Connection, WebhookEvent
+from apps.integrations.http import HttpClient
+from apps.integrations.models import Connection, SyncRun, WebhookEvent
 from apps.integrations.sync import coordinator_emails
+from apps.integrations.tasks import enqueue_sync
 from apps.orders.models import Order
 from apps.orders.services import InvalidOrderData, orderlines_map_variants, upsert_orders
 
@@ -337,8 +339,11 @@ def webhook_event_process(*, event_id: int) -> ProcessOutcome | None:
         logger.warning("webhook event %s failed (attempt %d): %s", event.pk, event.attempts, type(exc).__name__)
         _record_failure(event, f"{type(exc).__name__}: {exc}", retry=True)
         return ProcessOutcome(status=WebhookEvent.Status.FAILED, detail=type(exc).__name__)
+    # An ignored delivery keeps the reason where staff look (the error column); a processed one keeps nothing.
+    note = outcome.detail[:MAX_ERROR_LENGTH] if outcome.status == WebhookEvent.Status.IGNORED else ""
     WebhookEvent.objects.filter(pk=event.pk).update(status=outcome.status, processed_at=timezone.now(),
-                                                    next_attempt_at=None, last_error=outcome.detail[:MAX_ERROR_LENGTH])
+                                                    next_attempt_at=None, last_error=note)
+    logger.info("webhook event %s %s: %s", event.pk, outcome.status, outcome.detail)
     return outcome
 
 
@@ -402,8 +407,13 @@ def _upsert_orders(connection: Connection, message: WebhookMessage) -> ProcessOu
 def _products_changed(connection: Connection, topic: str, message: WebhookMessage) -> ProcessOutcome:
     if connection.status == Connection.Status.DISABLED:
         return ProcessOutcome(status=WebhookEvent.Status.IGNORED, detail="The connection is disconnected.")
+    resync = message.action == "variations_changed"
     with transaction.atomic():
         created = 0
+        if resync:
+            # The delivery names a variable product's variations without their SKUs, stock or prices: a
+            # products sync (the polling path) reads them.
+            enqueue_sync(connection=connection, stream=SyncRun.Stream.PRODUCTS, trigger=SyncRun.Trigger.SCHEDULE)
         if message.products:
             result = products_import_from_channel(shg=connection.shg, products=message.products,
                                                   default_currency=connection.connector_class.default_currency)
@@ -418,8 +428,10 @@ def _products_changed(connection: Connection, topic: str, message: WebhookMessag
         publish(type=EventType.LISTING_UPDATED, shg=connection.shg, connection=connection,
                 payload={"connection_id": connection.pk, "platform": connection.platform, "topic": topic,
                          "action": _listing_action(topic), "listings": items})
-    return ProcessOutcome(status=WebhookEvent.Status.PROCESSED, counts={"catalog_created": created},
-                          detail=f"{len(items)} listing(s) {_listing_action(topic)}; {created} new catalog SKU(s)")
+    detail = f"{len(items)} listing(s) {_listing_action(topic)}; {created} new catalog SKU(s)"
+    if resync:
+        detail += "; products sync queued for the variations"
+    return ProcessOutcome(status=WebhookEvent.Status.PROCESSED, counts={"catalog_created": created}, detail=detail)
 
 
 def _listing_action(topic: str) -> str:
@@ -497,7 +509,8 @@ def _customer_data_request(event: WebhookEvent, payload: dict[str, Any]) -> Proc
     _erase_bodies(WebhookEvent.objects.filter(pk=event.pk))  # the request itself names the customer
     detail = f"{len(orders)} order(s) found; sent to {len(recipients)} coordinator(s)"
     if not recipients:
-        detail += " (no coordinator has an e-mail address: staff must answer from the admin)"
+        logger.warning("customer data request for connection %s: no coordinator has an e-mail address; staff must "
+                       "send the data to the store owner", connection.pk)
     return ProcessOutcome(status=WebhookEvent.Status.PROCESSED, detail=detail)
 
 
@@ -588,19 +601,19 @@ def webhook_callback_url(connection: Connection) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
-def webhooks_register(connection: Connection) -> RegistrationOutcome:
-    """Subscribe the platform's webhooks to this connection's URL (on connect and reconnect).
+def webhooks_register(connection: Connection, *, http: HttpClient | None = None) -> RegistrationOutcome:
+    """Subscribe the platform's webhooks to this connection's URL (after a connect or reconnect).
 
     The per-connection secret (WooCommerce) is saved before the platform is asked, so its first signed
     delivery already verifies. Subscriptions made before are removed first, so reconnecting never
-    leaves two. A platform that refuses does not undo the connect: polling still syncs, and the error
-    is returned for the caller to show.
+    leaves two. A platform that refuses does not undo the connect: polling still syncs; the error is
+    returned, logged, and kept in the connection's last_error for the coordinator to see.
     """
     spec = _spec(connection.platform)
     if spec is None or connection.status == Connection.Status.DISABLED or not connection.credentials:
         return RegistrationOutcome()
     if (connection.config or {}).get("webhook_ids"):
-        webhooks_unregister(connection)
+        webhooks_unregister(connection, http=http)
     secret = settings.SHOPIFY_CLIENT_SECRET if not spec.per_connection_secret else secrets.token_urlsafe(32)
     if spec.per_connection_secret:
         connection.credentials = {**connection.credentials, "webhook_secret": secret}
@@ -608,12 +621,15 @@ def webhooks_register(connection: Connection) -> RegistrationOutcome:
                                                            updated_at=timezone.now())
     callback_url = webhook_callback_url(connection)
     try:
-        webhook_ids = [str(i) for i in build_connector(connection).register_webhooks(callback_url=callback_url,
-                                                                                      secret=secret)]
+        webhook_ids = [str(i) for i in build_connector(connection, http=http).register_webhooks(
+            callback_url=callback_url, secret=secret)]
     except (ConnectorError, ValueError) as exc:
-        message = redact(getattr(exc, "message", "") or str(exc))[:MAX_ERROR_LENGTH]
+        message = redact(getattr(exc, "message", "") or str(exc))[:MAX_ERROR_LENGTH] or type(exc).__name__
         logger.warning("could not register webhooks of connection %s: %s", connection.pk, type(exc).__name__)
-        return RegistrationOutcome(error=message or type(exc).__name__)
+        Connection.objects.filter(pk=connection.pk).update(
+            last_error=f"Webhooks could not be registered ({message}); orders still arrive by polling.",
+            updated_at=timezone.now())
+        return RegistrationOutcome(error=message)
     config = {**(connection.config or {}), "webhook_ids": webhook_ids, "webhook_url": callback_url}
     connection.config = config
     Connection.objects.filter(pk=connection.pk).update(config=config, updated_at=timezone.now())
@@ -621,18 +637,35 @@ def webhooks_register(connection: Connection) -> RegistrationOutcome:
     return RegistrationOutcome(registered=webhook_ids)
 
 
-def webhooks_unregister(connection: Connection) -> RegistrationOutcome:
-    """Remove the platform's subscriptions of this connection (on disconnect); keep the ids if it refuses."""
-    spec = _spec(connection.platform)
+def webhooks_register_later(connection: Connection) -> None:
+    """Register in a task once the connect commits, so the person connecting does not wait for it."""
+    if _spec(connection.platform) is None:
+        return
+    from apps.integrations.webhook_tasks import enqueue_webhooks_register
+
+    connection_id = connection.pk
+    transaction.on_commit(lambda: enqueue_webhooks_register(connection_id))
+
+
+def webhooks_unregister(connection: Connection, *, http: HttpClient | None = None) -> RegistrationOutcome:
+    """Remove the platform's subscriptions of this connection (on disconnect, while the keys still work).
+
+    Never raises: a disconnect must not depend on the platform answering. On failure the ids are kept
+    and the error returned.
+    """
     webhook_ids = [str(i) for i in (connection.config or {}).get("webhook_ids") or []]
-    if spec is None or not webhook_ids or not connection.credentials:
+    try:
+        supported = get_connector_class(connection.platform).supports(Capability.WEBHOOKS)
+    except (UnknownPlatform, ImportError):
+        supported = False
+    if not supported or not webhook_ids or not connection.credentials:
         return RegistrationOutcome()
     try:
-        build_connector(connection).unregister_webhooks(webhook_ids=webhook_ids)
-    except (ConnectorError, ValueError) as exc:
-        message = redact(getattr(exc, "message", "") or str(exc))[:MAX_ERROR_LENGTH]
+        build_connector(connection, http=http).unregister_webhooks(webhook_ids=webhook_ids)
+    except Exception as exc:  # a platform refusal or a connector bug alike: report it, keep the ids
+        message = redact(getattr(exc, "message", "") or str(exc))[:MAX_ERROR_LENGTH] or type(exc).__name__
         logger.warning("could not unregister webhooks of connection %s: %s", connection.pk, type(exc).__name__)
-        return RegistrationOutcome(error=message or type(exc).__name__)
+        return RegistrationOutcome(error=message)
     config = {k: v for k, v in (connection.config or {}).items() if k not in ("webhook_ids", "webhook_url")}
     credentials = {k: v for k, v in (connection.credentials or {}).items() if k != "webhook_secret"}
     connection.config, connection.credentials = config, credentials

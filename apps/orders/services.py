@@ -1,15 +1,14 @@
 """Writes of orders: the idempotent bulk upsert every sync page and webhook ends in, and fulfilments.
 
 `upsert_orders` runs a fixed number of queries per page whatever its size: one read of the stored
-orders, one of the SHG's variants, then one executemany per table for what is new or changed (see
-bulk.py). A content hash per order decides what changed, so re-reading an unchanged page writes
+orders, one of the SHG's variants, then one statement per table for what is new or changed (see
+apps/core/bulk.py). A content hash per order decides what changed, so re-reading an unchanged page writes
 nothing. Events go to the outbox in the same transaction: they commit or roll back with the orders.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,9 +24,9 @@ from django.utils import timezone
 
 from apps.catalog.models import Variant
 from apps.catalog.selectors import variant_ids_by_sku
+from apps.core.bulk import BulkWriter
 from apps.events.services import EventDraft, publish, publish_many
 from apps.integrations.connectors.base import Capability, FulfilmentChannel, OrderData, OrderStatus
-from apps.orders.bulk import BulkWriter
 from apps.orders.models import Fulfilment, Order, OrderLine
 
 logger = logging.getLogger(__name__)
@@ -69,7 +68,7 @@ class UpsertResult:
 # --- normalizing and validating one page -------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Line:
     external_id: str
     sku: str
@@ -78,7 +77,7 @@ class _Line:
     unit_price: Decimal
 
 
-@dataclass
+@dataclass(slots=True)
 class _Order:
     data: OrderData
     external_id: str
@@ -97,64 +96,74 @@ class _Order:
     content_hash: str = ""
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# One encoder for every page: sorted keys, so the same document always hashes the same.
+_ENCODER = DjangoJSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_encode = _ENCODER.encode
 
 
-def _money(value: Any, what: str, problems: list[str]) -> Decimal:
+def _money(value: Any) -> Decimal | None:
     try:
         amount = value if isinstance(value, Decimal) else Decimal(str(value))
         if not amount.is_finite() or abs(amount) >= MAX_TOTAL:
-            raise InvalidOperation
+            return None
         return amount.quantize(_CENT)
     except (InvalidOperation, ValueError, TypeError):
-        problems.append(f"{what}: {value!r} is not an amount")
-        return Decimal(0)
+        return None
 
 
-def _aware(value: Any, what: str, problems: list[str]) -> datetime:
-    if not isinstance(value, datetime) or timezone.is_naive(value):
-        problems.append(f"{what}: {value!r} is not a datetime with a time zone")
-        return timezone.now()
-    return value
+def _is_aware(value: Any) -> bool:
+    return isinstance(value, datetime) and value.utcoffset() is not None
 
 
 def _normalize(order: OrderData, problems: list[str]) -> _Order:
+    """The order as it will be stored; what cannot be stored is added to `problems` (named, for the error)."""
     eid = order.external_id if isinstance(order.external_id, str) else str(order.external_id or "")
-    where = f"order {eid or '?'}"
+    found: list[str] = []
     if not eid or len(eid) > 255:
-        problems.append(f"{where}: external_id must be 1 to 255 characters")
+        found.append("external_id must be 1 to 255 characters")
     status = getattr(order.status, "value", order.status)
     if status not in _STATUSES:
-        problems.append(f"{where}: status {status!r} is not one of {sorted(_STATUSES)}")
+        found.append(f"status {status!r} is not one of {sorted(_STATUSES)}")
     channel = getattr(order.fulfilment_channel, "value", order.fulfilment_channel)
     if channel not in _CHANNELS:
-        problems.append(f"{where}: fulfilment_channel {channel!r} is not one of {sorted(_CHANNELS)}")
+        found.append(f"fulfilment_channel {channel!r} is not one of {sorted(_CHANNELS)}")
     currency = (order.currency or "").upper()
     if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
-        problems.append(f"{where}: currency {order.currency!r} is not a three-letter code")
-    if not isinstance(order.shipping_address, dict) or not isinstance(order.raw, dict):
-        problems.append(f"{where}: shipping_address and raw must be mappings")
+        found.append(f"currency {order.currency!r} is not a three-letter code")
+    address = order.shipping_address
+    raw = order.raw
+    if not isinstance(address, dict) or not isinstance(raw, dict):
+        found.append("shipping_address and raw must be mappings")
+        address, raw = {}, {}
+    placed_at, updated_at = order.placed_at, order.updated_at
+    if not _is_aware(placed_at):
+        found.append(f"placed_at {placed_at!r} is not a datetime with a time zone")
+    if not _is_aware(updated_at):
+        found.append(f"updated_at {updated_at!r} is not a datetime with a time zone")
+    total = _money(order.total)
+    if total is None:
+        found.append(f"total {order.total!r} is not an amount")
     lines: list[_Line] = []
     seen: set[str] = set()
-    for line in order.lines or []:
+    for line in order.lines or ():
         lid = line.external_id if isinstance(line.external_id, str) else str(line.external_id or "")
         if not lid or len(lid) > 255 or lid in seen:
-            problems.append(f"{where}: line id {lid!r} is empty, too long or repeated")
+            found.append(f"line id {lid!r} is empty, too long or repeated")
         seen.add(lid)
-        if not isinstance(line.quantity, int) or isinstance(line.quantity, bool) or line.quantity < 0:
-            problems.append(f"{where} line {lid}: quantity {line.quantity!r} is not a whole number >= 0")
-        lines.append(_Line(external_id=lid, sku=(line.sku or "")[:255], title=(line.title or "")[:500],
-                           quantity=line.quantity, unit_price=_money(line.unit_price, f"{where} line {lid} price", problems)))
+        quantity = line.quantity
+        if type(quantity) is not int or quantity < 0:
+            found.append(f"line {lid}: quantity {quantity!r} is not a whole number >= 0")
+        price = _money(line.unit_price)
+        if price is None:
+            found.append(f"line {lid}: unit price {line.unit_price!r} is not an amount")
+        lines.append(_Line(lid, (line.sku or "")[:255], (line.title or "")[:500], quantity, price))
+    if found:
+        problems.extend(f"order {eid or '?'}: {problem}" for problem in found)
     return _Order(
         data=order, external_id=eid, status=status, raw_status=(order.raw_status or "")[:100],
-        number=(order.number or "")[:100],
-        placed_at=_aware(order.placed_at, f"{where} placed_at", problems),
-        updated_at=_aware(order.updated_at, f"{where} updated_at", problems),
-        currency=currency, total=_money(order.total, f"{where} total", problems),
-        buyer_name=(order.buyer_name or "")[:255], channel=channel,
-        address_json=_json(order.shipping_address if isinstance(order.shipping_address, dict) else {}),
-        raw_json=_json(order.raw if isinstance(order.raw, dict) else {}), lines=lines,
+        number=(order.number or "")[:100], placed_at=placed_at, updated_at=updated_at, currency=currency, total=total,
+        buyer_name=(order.buyer_name or "")[:255], channel=channel, address_json=_encode(address),
+        raw_json=_encode(raw), lines=lines,
     )
 
 
@@ -173,7 +182,7 @@ def _prepare(orders: list[OrderData]) -> list[_Order]:
     for order in orders:
         item = _normalize(order, problems)
         previous = by_id.get(item.external_id)
-        if previous is None or item.updated_at >= previous.updated_at:
+        if previous is None or problems or item.updated_at >= previous.updated_at:
             by_id[item.external_id] = item
     if problems:
         raise InvalidOrderData(problems)
@@ -247,12 +256,15 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
                 item.buyer_name, item.address_json, item.channel, item.raw_json, item.content_hash, now]
 
     if to_create:
-        BulkWriter(Order, ORDER_INSERT_COLUMNS).insert(
-            [[connection.pk, shg_id, item.external_id, now, *content(item)] for item in to_create]
+        returned = BulkWriter(Order, ORDER_INSERT_COLUMNS).insert(
+            [[connection.pk, shg_id, item.external_id, now, *content(item)] for item in to_create],
+            returning=("external_id", "id"),
         )
-        new_ids = dict(Order.objects.filter(
-            connection_id=connection.pk, external_id__in=[item.external_id for item in to_create],
-        ).values_list("external_id", "id"))
+        if returned is None:  # the database cannot return rows from a bulk insert: read the new ids back
+            returned = Order.objects.filter(
+                connection_id=connection.pk, external_id__in=[item.external_id for item in to_create],
+            ).values_list("external_id", "id")
+        new_ids = dict(returned)
         line_rows = [
             [new_ids[item.external_id], ln.external_id, ln.sku, ln.title, ln.quantity, ln.unit_price, variants.get(ln.sku)]
             for item in to_create for ln in item.lines

@@ -32,7 +32,7 @@ class SandboxAccount(models.Model):
 class SandboxObject(models.Model):
     """A document held by a sandbox platform: an order, a product, a token, a webhook subscription..."""
 
-    account = models.ForeignKey(SandboxAccount, on_delete=models.CASCADE, related_name="objects")
+    account = models.ForeignKey(SandboxAccount, on_delete=models.CASCADE, related_name="documents")
     kind = models.CharField(max_length=40)
     key = models.CharField(max_length=200)
     data = models.JSONField(default=dict)

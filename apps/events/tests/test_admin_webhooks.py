@@ -40,7 +40,7 @@ def test_creating_a_subscription_shows_its_secret_once(staff_client, partner):
     subscription = PartnerWebhookSubscription.objects.get()
     assert subscription.event_types == ["order.cancelled", "order.created"]
     page = response.content.decode()
-    assert subscription.secret in page and response["Cache-Control"] == "no-store"
+    assert subscription.secret in page and "no-store" in response["Cache-Control"]
     change = staff_client.get(reverse("admin:events_partnerwebhooksubscription_change", args=[subscription.pk]))
     listing = staff_client.get(reverse("admin:events_partnerwebhooksubscription_changelist"))
     assert subscription.secret not in change.content.decode() + listing.content.decode()

@@ -179,6 +179,8 @@ class FlipkartConnector(Connector):
             expires_at = datetime.fromisoformat(str(expires))
         except ValueError:
             return None
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
         return token if expires_at - datetime.now(UTC) > TOKEN_REFRESH_MARGIN else None
 
     def refresh(self) -> None:
@@ -204,7 +206,8 @@ class FlipkartConnector(Connector):
         token, expires_in = (data.get("access_token"), data.get("expires_in")) if isinstance(data, dict) else (None, None)
         if not isinstance(token, str) or not token or not isinstance(expires_in, int | float) or expires_in <= 0:
             raise PermanentError("Flipkart's token answer has no access_token and expires_in",
-                                 raw=response.content.replace(token.encode(), b"***") if token else response.content)
+                                 raw=response.content.replace(token.encode(), b"***") if isinstance(token, str) and token
+                                 else response.content)
         credentials = {
             **self.context.credentials, "access_token": token,
             "access_token_expires_at": (datetime.now(UTC) + timedelta(seconds=float(expires_in))).isoformat(),
@@ -457,7 +460,7 @@ class FlipkartConnector(Connector):
                     lines.append(OrderLineData(external_id=str(item["orderItemId"]), sku=str(item["sku"]),
                                                title=str(item.get("title") or item["sku"]), quantity=quantity,
                                                unit_price=unit, raw=item))
-        except (KeyError, TypeError, InvalidOperation) as exc:
+        except (AttributeError, KeyError, TypeError, InvalidOperation) as exc:
             raise PermanentError(f"Flipkart order {order_id} has unreadable items ({type(exc).__name__})",
                                  raw=json.dumps(raw)[:5000]) from exc
         if not lines:

@@ -9,8 +9,11 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from apps.integrations.models import Connection
-from apps.integrations.tests.connect_fakes import GOOD_KEY, GOOD_SECRET
-from apps.integrations.tests.connect_fakes import fake_platforms  # noqa: F401  (fixture)
+from apps.integrations.tests.connect_fakes import (
+    GOOD_KEY,
+    GOOD_SECRET,
+    fake_platforms,  # noqa: F401  (fixture)
+)
 from tests.factories import make_connection, make_shg
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_platforms")]

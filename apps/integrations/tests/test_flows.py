@@ -12,8 +12,11 @@ from django.contrib.sessions.backends.db import SessionStore
 
 from apps.integrations import flows, services
 from apps.integrations.models import Connection
-from apps.integrations.tests.connect_fakes import FakeOAuthConnector, KeysConnector
-from apps.integrations.tests.connect_fakes import fake_platforms  # noqa: F401  (fixture)
+from apps.integrations.tests.connect_fakes import (
+    FakeOAuthConnector,
+    KeysConnector,
+    fake_platforms,  # noqa: F401  (fixture)
+)
 from tests.factories import make_shg
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_platforms")]
@@ -110,7 +113,8 @@ def test_pending_states_are_bounded_oldest_first(session, shg):
     assert len(session[flows.SESSION_KEY]) == flows.MAX_PENDING
     with pytest.raises(flows.StateRejected):
         flows.oauth_take(session, platform="testoauth", state=states[0])
-    assert flows.oauth_take(session, platform="testoauth", state=states[-1]).params["shop"] == f"s{flows.MAX_PENDING + 1}.shop.example"
+    newest = flows.oauth_take(session, platform="testoauth", state=states[-1])
+    assert newest.params["shop"] == f"s{flows.MAX_PENDING + 1}.shop.example"
 
 
 def test_expired_states_are_pruned_when_a_new_one_is_issued(session, shg, monkeypatch):

@@ -11,8 +11,13 @@ from apps.integrations import services
 from apps.integrations.connectors.base import OAuthTokens
 from apps.integrations.connectors.errors import AuthError, RateLimited
 from apps.integrations.models import Connection
-from apps.integrations.tests.connect_fakes import GOOD_KEY, GOOD_SECRET, FakeOAuthConnector, KeysConnector
-from apps.integrations.tests.connect_fakes import fake_platforms  # noqa: F401  (fixture)
+from apps.integrations.tests.connect_fakes import (
+    GOOD_KEY,
+    GOOD_SECRET,
+    FakeOAuthConnector,
+    KeysConnector,
+    fake_platforms,  # noqa: F401  (fixture)
+)
 from tests.factories import make_connection, make_shg
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_platforms")]

@@ -12,8 +12,13 @@ from django.urls import reverse
 from apps.accounts.models import Membership
 from apps.integrations import flows
 from apps.integrations.models import Connection
-from apps.integrations.tests.connect_fakes import GOOD_KEY, GOOD_SECRET, FakeOAuthConnector, KeysConnector
-from apps.integrations.tests.connect_fakes import fake_platforms  # noqa: F401  (fixture)
+from apps.integrations.tests.connect_fakes import (
+    GOOD_KEY,
+    GOOD_SECRET,
+    FakeOAuthConnector,
+    KeysConnector,
+    fake_platforms,  # noqa: F401  (fixture)
+)
 from tests.factories import make_connection, make_org, make_shg, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_platforms")]
@@ -257,7 +262,7 @@ def test_state_for_another_platform_is_refused(coordinator_client, tenant, monke
     from apps.integrations.connectors import registry
 
     monkeypatch.setitem(registry.CONNECTOR_PATHS, "otheroauth", registry.CONNECTOR_PATHS["testoauth"])
-    path, params = FakeOAuthConnector.consent(authorize_url)
+    _path, params = FakeOAuthConnector.consent(authorize_url)
     response = coordinator_client.get(reverse("integrations:oauth_callback", args=["otheroauth"]), params)
     assert response.status_code == 400 and "another platform" in response.content.decode()
 

@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
                 ('key', models.CharField(max_length=200)),
                 ('data', models.JSONField(default=dict)),
                 ('updated_at', models.DateTimeField(db_index=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='objects', to='sandbox.sandboxaccount')),
+                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='documents', to='sandbox.sandboxaccount')),
             ],
             options={
                 'indexes': [models.Index(fields=['account', 'kind', 'updated_at'], name='sandbox_san_account_0a3580_idx')],

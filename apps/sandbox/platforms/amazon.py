@@ -38,7 +38,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template import engines
 from django.urls import path
@@ -263,7 +263,7 @@ def create_demo_account(account_id: str, name: str) -> SandboxAccount:
         settings_={"marketplace_id": INDIA, "currency": "INR", "marketplace_fulfilment": True, "sku_prefix": "AMZ",
                    "store_name": name},
     )
-    _register_refresh_token(account, refresh_token, settings.AMAZON_LWA_CLIENT_ID)
+    _register_refresh_token(account, refresh_token, registered_app()["client_id"])
     return account
 
 
@@ -640,6 +640,13 @@ def _order_query(request: HttpRequest, account: SandboxAccount) -> _OrderQuery:
     return _OrderQuery(mode, after, before, statuses, fulfilled_by, fingerprint)
 
 
+def _sandbox_clock(account: SandboxAccount) -> datetime:
+    """Now, or the latest stamp handed out: dataset.order_update moves a stamp a second ahead when two changes
+    land in one second, and Amazon never hides an order behind its own clock."""
+    latest = dataset.objects(account, "order").aggregate(latest=Max("updated_at"))["latest"]
+    return max(_now(), latest) if latest else _now()
+
+
 @sp_api("searchOrders", ("GET",))
 def search_orders(request: HttpRequest, account: SandboxAccount) -> HttpResponse:
     query = _order_query(request, account)
@@ -652,7 +659,7 @@ def search_orders(request: HttpRequest, account: SandboxAccount) -> HttpResponse
         state = _decode_token(token, query.fingerprint)
         bound, last = dataset.parse_iso(state["b"]), state["k"]
     else:
-        bound, last = query.before or _now(), None
+        bound, last = query.before or _sandbox_clock(account), None
 
     def wanted(data: dict) -> bool:
         if query.statuses and fulfillment_status(data) not in query.statuses:
@@ -1099,10 +1106,16 @@ def listings_item(request: HttpRequest, account: SandboxAccount, seller_id: str,
 # --- Login with Amazon ------------------------------------------------------------------------------------------
 
 
+def registered_app() -> dict[str, str]:
+    """The one application registered with this sandbox: Haat's own (demo values unless set in settings)."""
+    return {"application_id": settings.AMAZON_SP_APP_ID, "client_id": settings.AMAZON_LWA_CLIENT_ID,
+            "client_secret": settings.AMAZON_LWA_CLIENT_SECRET}
+
+
 def _client_ok(client_id: str, client_secret: str) -> bool:
-    expected_id, expected_secret = settings.AMAZON_LWA_CLIENT_ID, settings.AMAZON_LWA_CLIENT_SECRET
-    return bool(expected_id and expected_secret) and hmac.compare_digest(client_id, expected_id) \
-        and hmac.compare_digest(client_secret, expected_secret)
+    app = registered_app()
+    return bool(app["client_id"] and app["client_secret"]) and hmac.compare_digest(client_id, app["client_id"]) \
+        and hmac.compare_digest(client_secret, app["client_secret"])
 
 
 def _token_answer(account: SandboxAccount, refresh_token: str) -> HttpResponse:
@@ -1205,7 +1218,7 @@ def consent(request: HttpRequest) -> HttpResponse:
     redirect_uri, version = source.get("redirect_uri", ""), source.get("version", "")
     if request.method not in ("GET", "POST"):
         return HttpResponseNotAllowed(["GET", "POST"])
-    if not application_id or not hmac.compare_digest(application_id, settings.AMAZON_SP_APP_ID or "\0"):
+    if not application_id or not hmac.compare_digest(application_id, registered_app()["application_id"] or "\0"):
         return _consent_page(request, error="The application id is not valid. Contact the application's developer.",
                              status=400)
     if settings.AMAZON_AUTH_DRAFT_APP and version != "beta":
@@ -1231,7 +1244,7 @@ def consent(request: HttpRequest) -> HttpResponse:
     code = "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") for _ in range(20))
     SandboxObject.objects.create(
         account=account, kind=KIND_CODE, key=_digest(code), updated_at=_now(),
-        data={"client_id": settings.AMAZON_LWA_CLIENT_ID, "redirect_uri": redirect_uri, "used": False,
+        data={"client_id": registered_app()["client_id"], "redirect_uri": redirect_uri, "used": False,
               "expires_at": dataset.iso(_now() + timedelta(seconds=AUTH_CODE_SECONDS))},
     )
     return _redirect_back(redirect_uri, {"state": state, "selling_partner_id": account.account_id,

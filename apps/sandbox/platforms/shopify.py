@@ -201,7 +201,8 @@ def create_demo_account(account_id: str, name: str) -> SandboxAccount:
 
 
 def connection_config(account: SandboxAccount, sandbox_root: str) -> dict:
-    return {"base_url": f"{sandbox_root.rstrip('/')}/{PLATFORM}/{account.account_id}", "shop": account.account_id}
+    return {"base_url": f"{sandbox_root.rstrip('/')}/{PLATFORM}/{account.account_id}", "shop": account.account_id,
+            "currency": account.settings.get("currency", "INR")}
 
 
 def connection_credentials(account: SandboxAccount) -> dict:
@@ -387,8 +388,9 @@ def _address(order: dict) -> dict:
         "__typename": "MailingAddress", "id": gid("MailingAddress", f"{order['id']}1"),
         "name": address["name"], "firstName": first, "lastName": last, "company": None,
         "address1": address["line1"], "address2": None, "city": address["city"], "province": address["state"],
-        "provinceCode": None, "zip": address["postcode"], "country": "India" if address["country"] == "IN" else address["country"],
-        "countryCodeV2": address["country"], "phone": buyer.get("phone"), "formattedArea": f"{address['city']} {address['state']}",
+        "provinceCode": None, "zip": address["postcode"],
+        "country": "India" if address["country"] == "IN" else address["country"], "countryCodeV2": address["country"],
+        "phone": buyer.get("phone"), "formattedArea": f"{address['city']} {address['state']}",
     }
 
 
@@ -534,7 +536,7 @@ def product_node(row: SandboxObject) -> dict:
             "__typename": "Product", "id": gid("Product", product["id"]), "legacyResourceId": product["id"],
             "title": product["title"], "handle": f"{handle}-{product['id']}", "status": "ACTIVE",
             "vendor": "Haat SHG", "productType": product.get("category", ""), "descriptionHtml": product["description"],
-            "description": lambda info, truncateAt=None: product["description"][:truncateAt] if truncateAt else product["description"],
+            "description": lambda info, truncateAt=None: product["description"][:truncateAt or None],
             "createdAt": stamp, "updatedAt": stamp, "totalInventory": product["quantity"], "tracksInventory": True,
             "hasOnlyDefaultVariant": True, "tags": [],
             "variants": lambda info, **a: paginate(variants, a),
@@ -834,12 +836,20 @@ def _selection_cost(schema, selection_set, parent, variables, fragments, data, a
     return total
 
 
-def query_cost(schema: GraphQLSchema, document, operation, variables: dict, data: Any = None) -> int:
+def coerce_variables(schema: GraphQLSchema, operation, variables: dict | None):
+    """The operation's variables coerced by the schema, or the list of errors that refused them."""
+    return get_variable_values(schema, operation.variable_definitions or [], variables or {})
+
+
+def query_cost(schema: GraphQLSchema, document, operation, variables: dict | None, data: Any = None) -> int:
     """The requested cost of an operation (or, given the answer's data, its actual cost)."""
     if operation.operation == OperationType.MUTATION:
         return MUTATION_COST * sum(1 for s in operation.selection_set.selections if isinstance(s, FieldNode))
+    coerced = coerce_variables(schema, operation, variables)
+    if isinstance(coerced, list):
+        raise ValueError("; ".join(error.message for error in coerced))
     fragments = {d.name.value: d for d in document.definitions if d.kind == "fragment_definition"}
-    return _selection_cost(schema, operation.selection_set, schema.query_type, variables, fragments, data,
+    return _selection_cost(schema, operation.selection_set, schema.query_type, coerced, fragments, data,
                            actual=data is not None)
 
 
@@ -1262,7 +1272,8 @@ class Root:
                 ["topic"], f"The Haat sandbox does not deliver {topic}")]}
         rows = dataset.objects(self.account, "webhook")
         if any(r.data["topic"] == topic and r.data["callback_url"] == url for r in rows):
-            return {"webhookSubscription": None, "userErrors": [_user_error(field, "Address for this topic has already been taken")]}
+            return {"webhookSubscription": None,
+                    "userErrors": [_user_error(field, "Address for this topic has already been taken")]}
         now = _now()
         number = 1_100_000_000 + rows.count() + 1 + _roll("webhook", self.account.account_id, topic, url) % 10**6 * 100
         row = SandboxObject._default_manager.create(
@@ -1317,10 +1328,10 @@ def execute_graphql(account: SandboxAccount, grant: dict, query: str, variables:
         return {"errors": [{"message": "An operation name is required"}]}
     if operation.operation == OperationType.SUBSCRIPTION:
         return {"errors": [{"message": "Subscriptions are not supported"}]}
-    coerced = get_variable_values(schema, operation.variable_definitions or [], variables or {})
+    coerced = coerce_variables(schema, operation, variables)
     if isinstance(coerced, list):
         return {"errors": _errors(coerced)}
-    requested = query_cost(schema, document, operation, coerced)
+    requested = query_cost(schema, document, operation, variables)
     if requested > MAX_QUERY_COST:
         return {"errors": [{
             "message": f"Query cost is {requested}, which exceeds the single query max cost limit ({MAX_QUERY_COST}).\n\n"
@@ -1335,7 +1346,7 @@ def execute_graphql(account: SandboxAccount, grant: dict, query: str, variables:
         return throttled_body(account, requested, available)
     result = execute(schema, document, root_value=Root(account, grant).resolvers(), variable_values=variables or {},
                      operation_name=operation_name)
-    actual = query_cost(schema, document, operation, coerced, data=result.data or {}) \
+    actual = query_cost(schema, document, operation, variables, data=result.data or {}) \
         if operation.operation == OperationType.QUERY else requested
     available = _bucket_refund(account, requested - actual)
     body: dict[str, Any] = {}
@@ -1401,10 +1412,7 @@ def graphql_throttled() -> HttpResponse:
             body = json.loads(request.body or b"{}")
             document = parse(body["query"])
             operation = get_operation_ast(document, body.get("operationName"))
-            schema = admin_schema()
-            variables = get_variable_values(schema, operation.variable_definitions or [], body.get("variables") or {})
-            if not isinstance(variables, list):
-                requested = query_cost(schema, document, operation, variables)
+            requested = query_cost(admin_schema(), document, operation, body.get("variables") or {})
         except (ValueError, KeyError, TypeError, AttributeError, GraphQLError):
             requested = 1
     return json_response(throttled_body(account, requested, 0), headers={

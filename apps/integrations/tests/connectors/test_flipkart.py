@@ -192,6 +192,23 @@ def test_malformed_body_is_permanent_and_keeps_raw(connector):
     assert info.value.raw and info.value.raw.startswith('{"hasMore"')
 
 
+def test_unusable_order_item_is_permanent_with_the_payload_kept(account, connector):
+    row = dataset.objects(account, "order").order_by("key").first()
+    row.data["lines"][0]["quantity"] = 0
+    row.save(update_fields=["data"])
+    with pytest.raises(PermanentError) as info:
+        collect_orders(connector, since=long_ago())
+    assert "quantity" in info.value.message and '"quantity": 0' in info.value.raw
+
+
+def test_next_page_url_stays_on_the_api_host(connector):
+    expected = f"{BASE}/flipkart/sellers/v3/shipments/filter?next_token=a"
+    assert connector._next_url("/v3/shipments/filter?next_token=a") == expected
+    assert connector._next_url("/sellers/v3/shipments/filter?next_token=a") == expected
+    with pytest.raises(PermanentError):
+        connector._next_url("https://elsewhere.example/v3/shipments/filter?next_token=a")
+
+
 # --- tokens ------------------------------------------------------------------------------------------------------------
 
 
