@@ -9,7 +9,13 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.forms import PartnerTokenForm
 from apps.accounts.models import Membership
-from apps.accounts.selectors import partner_tokens_for, shg_list_for_dashboard, visible_organizations, visible_shgs
+from apps.accounts.selectors import (
+    editable_shg_ids,
+    partner_tokens_for,
+    shg_list_for_dashboard,
+    visible_organizations,
+    visible_shgs,
+)
 from apps.accounts.services import partner_token_create, partner_token_revoke
 
 
@@ -23,8 +29,16 @@ def home(request):
 @login_required
 def shg_detail(request, pk: int):
     shg = get_object_or_404(visible_shgs(request.user).select_related("federation"), pk=pk)
-    connections = shg.connections.order_by("platform", "display_name") if hasattr(shg, "connections") else []
-    return render(request, "accounts/shg_detail.html", {"shg": shg, "connections": connections})
+    connections = shg.connections.order_by("platform", "display_name")
+    return render(
+        request,
+        "accounts/shg_detail.html",
+        {
+            "shg": shg,
+            "connections": connections,
+            "can_edit": shg.pk in editable_shg_ids(request.user),
+        },
+    )
 
 
 def _admin_organizations(user):
@@ -39,7 +53,9 @@ def token_list(request):
     form = PartnerTokenForm(request.POST or None, organizations=organizations)
     if request.method == "POST" and form.is_valid():
         token, key = partner_token_create(
-            organization=form.cleaned_data["organization"], name=form.cleaned_data["name"], created_by=request.user,
+            organization=form.cleaned_data["organization"],
+            name=form.cleaned_data["name"],
+            created_by=request.user,
         )
         return render(request, "accounts/token_created.html", {"token": token, "key": key})
     tokens = partner_tokens_for(request.user).select_related("organization", "created_by")

@@ -17,7 +17,7 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
     assert get_user_model().objects.filter(username="coordinator").count() == 1
     assert PartnerToken.objects.filter(revoked_at__isnull=True).count() == 1
     assert "coordinator / haat-demo-2026" in first and "coordinator / haat-demo-2026" in second
-    key = [line for line in second.splitlines() if "Partner API token" in line][0].rsplit(" ", 1)[1]
+    key = next(line for line in second.splitlines() if "Partner API token" in line).rsplit(" ", 1)[1]
     from apps.accounts.services import partner_token_authenticate
 
     assert partner_token_authenticate(key=key) is not None
