@@ -1,9 +1,88 @@
-"""Demo connections to the sandbox marketplaces, created by `seed_demo`."""
+"""Demo connections to the sandbox marketplaces, created by `seed_demo`.
+
+Each demo SHG gets real connections to sandbox accounts, made the way a coordinator's connect would make
+them: the connector's live `test_connection()` names the account (so reconnecting from the dashboard
+updates the same row), webhooks are registered with the platform, and the connection is scheduled.
+At seed time the web server is not running yet, so these calls reach the sandbox in-process; afterwards
+every call goes over HTTP to SANDBOX_ROOT_URL like any platform's.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from urllib.parse import urlsplit
 
 from django.conf import settings
+
+from apps.integrations.connectors.base import ConnectionContext
+from apps.integrations.connectors.registry import get_connector_class
+from apps.integrations.http import HttpClient
+
+# (SHG index in seed order, platform, sandbox account id, store name)
+DEMO_CHANNELS = [
+    (0, "amazon", "A2HAATSAKHIPUNE", "Sakhi Crafts (Amazon.in)"),
+    (0, "woocommerce", "sakhi-crafts", "Sakhi Crafts web store"),
+    (1, "flipkart", "jeevika-didi", "Jeevika Didi (Flipkart)"),
+    (1, "shopify", "jeevika-didi-store", "Jeevika Didi Store"),
+    (2, "shopify", "kudumbashree-annapoorna", "Annapoorna Foods"),
+    (2, "woocommerce", "annapoorna-foods", "Annapoorna Foods web store"),
+]
+# Sandbox accounts left unconnected, for trying each platform's real connect flow from the dashboard.
+SPARE_ACCOUNTS = [
+    ("amazon", "A2HAATSPARE01", "Spare Amazon seller"),
+    ("flipkart", "spare-flipkart-seller", "Spare Flipkart seller"),
+    ("shopify", "spare-shop", "Spare Shopify shop"),
+    ("woocommerce", "spare-store", "Spare WooCommerce store"),
+]
+
+
+def _in_process_session(root: str):
+    """A requests session that serves SANDBOX_ROOT_URL's origin from this process's Django app."""
+    from apps.sandbox.transport import WSGIAdapter
+
+    import requests
+
+    parts = urlsplit(root)
+    session = requests.Session()
+    session.mount(f"{parts.scheme}://{parts.netloc}/", WSGIAdapter())
+    return session
 
 
 def seed_demo_connections(*, shgs, user) -> list[str]:
     if not settings.SANDBOX:
         return ["SANDBOX is off: no demo channels connected."]
-    return []
+    from apps.integrations import webhooks
+    from apps.integrations.services import (
+        connection_upsert,
+        display_name_for,
+        external_account_id_for,
+        sandbox_root,
+    )
+
+    root = sandbox_root()
+    session = _in_process_session(root)
+    lines = []
+    for index, platform, account_id, name in DEMO_CHANNELS:
+        module = import_module(f"apps.sandbox.platforms.{platform}")
+        account = module.create_demo_account(account_id, name)
+        config = module.connection_config(account, root)
+        credentials = dict(module.connection_credentials(account))
+        cls = get_connector_class(platform)
+        captured = dict(credentials)
+        context = ConnectionContext(connection_id=f"demo-{platform}-{account_id}", credentials=dict(credentials),
+                                    config=dict(config), save_credentials=lambda c, captured=captured: captured.update(c))
+        http = HttpClient(connection_key=context.connection_id, rate_limits=cls.rate_limits, session=session)
+        info = cls(context, http=http).test_connection() or {}
+        external_id = external_account_id_for(cls, info, config, credentials)
+        connection, _ = connection_upsert(
+            shg=shgs[index], platform=platform, external_account_id=external_id, credentials=captured, config=config,
+            display_name=display_name_for(cls, info, external_id), created_by=user,
+        )
+        outcome = webhooks.webhooks_register(connection, http=HttpClient(
+            connection_key=str(connection.pk), rate_limits=cls.rate_limits, session=session))
+        suffix = " (webhooks registered)" if getattr(outcome, "registered", None) else ""
+        lines.append(f"{shgs[index].name}: {connection.display_name} [{platform}]{suffix}")
+    for platform, account_id, name in SPARE_ACCOUNTS:
+        import_module(f"apps.sandbox.platforms.{platform}").create_demo_account(account_id, name)
+    lines.append(f"Spare sandbox accounts to connect yourself, with their keys: {root}/")
+    return lines

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +35,7 @@ from django.utils import timezone
 
 from apps.core.logging import redact
 from apps.events.services import publish
-from apps.integrations.connectors.base import Connector
+from apps.integrations.connectors.base import Connector, Page
 from apps.integrations.connectors.errors import (
     AuthError,
     ConnectorError,
@@ -187,6 +188,22 @@ def _stats(connector: Connector | None) -> dict[str, int]:
     return {"requests": connector.http.stats.requests, "retries": connector.http.stats.retries}
 
 
+def _read_page(fetch: Callable[[], Page]) -> Page:
+    """Fetch one page; a successful answer whose body could not be read is read once more.
+
+    A body cut short in transit looks exactly like a malformed one (a PermanentError on a 2xx answer); one
+    immediate re-read tells a network glitch from a platform that really answers garbage, which then
+    fails the run with its raw body kept. Errors with a 4xx status or none are not re-read.
+    """
+    try:
+        return fetch()
+    except PermanentError as exc:
+        if exc.status_code is None or not 200 <= exc.status_code < 300:
+            raise
+        logger.info("re-reading a page whose body was unreadable (%s)", exc.message[:200])
+        return fetch()
+
+
 def _pull_orders(run: SyncRun, connection: Connection, connector: Connector, since: datetime | None,
                  progress: _Progress) -> None:
     from apps.orders.services import InvalidOrderData, upsert_orders
@@ -198,7 +215,7 @@ def _pull_orders(run: SyncRun, connection: Connection, connector: Connector, sin
     seen_tokens: set[str] = set()
     pages = 0
     while True:
-        page = connector.fetch_orders(since=start, cursor=token)
+        page = _read_page(lambda: connector.fetch_orders(since=start, cursor=token))
         pages += 1
         with transaction.atomic():
             try:
@@ -237,7 +254,7 @@ def _pull_products(run: SyncRun, connection: Connection, connector: Connector) -
     seen_tokens: set[str] = set()
     skipped = 0
     while True:
-        page = connector.fetch_products(cursor=token)
+        page = _read_page(lambda: connector.fetch_products(cursor=token))
         with transaction.atomic():
             result = products_import_from_channel(shg=connection.shg, products=page.items,
                                                   default_currency=connector.default_currency)

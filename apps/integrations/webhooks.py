@@ -192,7 +192,12 @@ def webhook_receive(*, platform: str, connection_uuid: UUID, body: bytes, header
     spec = _spec(platform)
     if spec is None:
         return Reception(404, "unknown platform")
-    connection = Connection.objects.filter(uuid=connection_uuid, platform=platform).first()
+    # Only what verifying and storing need (credentials, decrypted, only where they hold the secret), and
+    # no default ordering (it would join the SHG): this runs on every delivery.
+    fields = ["id", "uuid", "platform", "external_account_id", "status", "shg_id"]
+    if spec.per_connection_secret:
+        fields.append("credentials")
+    connection = next(iter(Connection.objects.filter(uuid=connection_uuid, platform=platform).only(*fields)[:1]), None)
     if connection is None:
         return Reception(404, "unknown connection")
     headers = CaseInsensitiveDict(headers)
@@ -273,7 +278,11 @@ def _store(*, connection: Connection, platform: str, delivery_id: str, topic: st
         with transaction.atomic():
             event.save(force_insert=True)
             if status == WebhookEvent.Status.RECEIVED:
-                transaction.on_commit(lambda: _enqueue_after_commit(event.pk))
+                if _orm_broker():
+                    # The queue is a table of this database: the task row commits with the delivery, one commit.
+                    _enqueue(event.pk)
+                else:
+                    transaction.on_commit(lambda: _enqueue_after_commit(event.pk))
     except IntegrityError:
         return Reception(200, "duplicate", duplicate=True)
     if status == WebhookEvent.Status.FAILED:
@@ -282,11 +291,20 @@ def _store(*, connection: Connection, platform: str, delivery_id: str, topic: st
     return Reception(200, "accepted", event_id=event.pk)
 
 
-def _enqueue_after_commit(event_id: int) -> None:
+def _orm_broker() -> bool:
+    """django-q2 queues in this database (no Q_BROKER_URL) and tasks are not run inline (tests)."""
+    return not settings.Q_BROKER_URL and not settings.Q_CLUSTER.get("sync")
+
+
+def _enqueue(event_id: int) -> None:
     from apps.integrations.webhook_tasks import enqueue_webhook_event
 
+    enqueue_webhook_event(event_id)
+
+
+def _enqueue_after_commit(event_id: int) -> None:
     try:
-        enqueue_webhook_event(event_id)
+        _enqueue(event_id)
     except Exception:  # the row is stored: the sweeper enqueues it again if the broker is down
         logger.exception("could not enqueue webhook event %s; the retry sweep will pick it up", event_id)
 

@@ -39,6 +39,9 @@ class InProcessWSGIApp:
             try:
                 body = b"".join(chunks)
             finally:
+                # A request made inside this one (a sandbox delivering a webhook to Django's test client)
+                # reconnects the handlers when it ends: disconnect them again before this one finishes.
+                request_finished.disconnect(close_old_connections)
                 if hasattr(chunks, "close"):
                     chunks.close()
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import time
@@ -138,7 +139,7 @@ def test_fan_out_twice_sends_once(connection, partner):
 
 @pytest.fixture
 def delivery(connection, partner):
-    subscription, secret = subscriptions.subscription_create(organization=partner, url=URL, event_types=["*"])
+    _subscription, secret = subscriptions.subscription_create(organization=partner, url=URL, event_types=["*"])
     event = event_for(connection)
     with transaction.atomic():
         (delivery_id,) = subscriptions.deliveries_fan_out(events=[event])
@@ -194,7 +195,7 @@ def test_failures_are_retried_with_growing_delays_then_given_up(delivery):
         # Not due yet: a second worker cannot send it early.
         assert subscriptions.deliver(delivery.pk) == "not-claimed"
         WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-    assert all(later > earlier for earlier, later in zip(delays, delays[1:], strict=False))
+    assert all(later > earlier for earlier, later in itertools.pairwise(delays))
     assert delays[0] >= timedelta(minutes=1) - timedelta(seconds=5)
     assert subscriptions.deliver(delivery.pk) == WebhookDelivery.Status.FAILED
     stored = WebhookDelivery.objects.get(pk=delivery.pk)

@@ -44,6 +44,7 @@ from sp_api.base._transport_httpx import HttpxTransport
 from sp_api.base.credential_provider import FromCodeCredentialProvider
 from sp_api.base.exceptions import SellingApiException
 
+from apps.core.logging import redact
 from apps.integrations.connectors.base import (
     AuthKind,
     Capability,
@@ -175,8 +176,14 @@ def _rate_header(headers: httpx.Headers) -> float | None:
 
 
 def classify(response: httpx.Response, operation: str) -> ConnectorError | None:
-    """A typed error for an unusable answer; None when the answer can be used."""
+    """A typed error for an unusable answer; None when the answer can be used.
+
+    The raw body is kept on the error, except that a Login with Amazon body is masked first: even a broken
+    token answer may carry part of a token.
+    """
     status, body = response.status_code, response.content
+    if operation == "lwaToken":
+        body = redact(body.decode("utf-8", errors="replace")).encode()
     if status < 400:
         if body.strip():
             try:
@@ -467,8 +474,9 @@ class AmazonConnector(Connector):
         response = client.post(url, data=data, headers={"Accept": "application/json"})
         answer = response.json() if response.content else {}
         if not isinstance(answer, dict) or not answer.get("access_token") or not isinstance(answer.get("expires_in"), int):
-            raise PermanentError("Login with Amazon answered without an access token", raw=response.content,
-                                 status_code=response.status_code)
+            fields = sorted(answer) if isinstance(answer, dict) else type(answer).__name__
+            raise PermanentError(f"Login with Amazon answered without an access token (fields: {fields})",
+                                 raw=redact(response.text), status_code=response.status_code)
         return answer
 
     @staticmethod

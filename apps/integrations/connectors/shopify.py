@@ -81,11 +81,9 @@ WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "PRODUCTS_CREATE", "PRODUCT
                   "APP_UNINSTALLED")
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled", "orders/fulfilled", "orders/paid",
                           "orders/partially_fulfilled"})
-WEBHOOK_ACTIONS = {
-    "orders/delete": "order_deleted", "products/delete": "product_deleted", "app/uninstalled": "uninstalled",
-    "customers/data_request": "customer_data_request", "customers/redact": "customer_redact",
-    "shop/redact": "shop_redact",
-}
+# Topics that carry no order or product to normalize: the message's `action` is the topic itself, as the
+# webhook receiver dispatches on it (app/uninstalled, the privacy topics, orders/delete, products/delete...).
+PRODUCT_TOPICS = frozenset({"products/create", "products/update"})
 
 # --- the GraphQL documents (validated against Shopify's 2025-01 schema in the tests) ---------------------------
 
@@ -892,11 +890,11 @@ class ShopifyConnector(Connector):
         try:
             if topic in ORDER_TOPICS:
                 message.orders = [_rest_order(payload)]
-            elif topic in ("products/create", "products/update"):
+            elif topic in PRODUCT_TOPICS:
                 currency = str(self.context.config.get("currency") or self.default_currency)
                 message.products = _rest_products(payload, currency)
             else:
-                message.action = WEBHOOK_ACTIONS.get(topic, "ignored")
+                message.action = topic
         except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
             raise PermanentError(f"Unexpected {topic} payload from Shopify: {type(exc).__name__}: {exc}", raw=body) from exc
         return message

@@ -349,10 +349,11 @@ class WooCommerceConnector(Connector):
         return key, secret
 
     def _check_store_url(self) -> None:
+        """Keys travel as HTTP Basic: never to a plain-HTTP address other than this Haat's sandbox."""
         if self.context.config.get("store_url"):
             normalize_store_url(self.context.config["store_url"])
-        elif not _on_sandbox(self.base_url) and not self.base_url.startswith("https://"):
-            raise ValueError("WooCommerce accepts API keys only over HTTPS")
+        if not self.base_url.startswith("https://") and not _on_sandbox(self.base_url):
+            raise ValueError("WooCommerce accepts API keys only over HTTPS: the store address must start with https://")
 
     def _call(self, method: str, path: str, *, operation: str = "default", params: dict | None = None,
               json_body: Any = None, root: str | None = None, timeout: float | None = None) -> requests.Response:
@@ -397,10 +398,11 @@ class WooCommerceConnector(Connector):
         if self._currency is None:
             response = self._call("GET", "/system_status", params={"_fields": "settings"}, operation="status")
             store_settings = self._json(response, dict).get("settings") or {}
-            self._currency = str(store_settings.get("currency") or "") if isinstance(store_settings, dict) else ""
-            if not self._currency:
+            currency = str(store_settings.get("currency") or "") if isinstance(store_settings, dict) else ""
+            if not currency:
                 raise PermanentError("WooCommerce did not say which currency the store sells in",
                                      raw=response.content)
+            self._currency = currency
         return self._currency
 
     # --- orders --------------------------------------------------------------------------------------------
@@ -597,13 +599,14 @@ class WooCommerceConnector(Connector):
         missing = [u.sku for u in updates if not (u.external_refs or {}).get("product_id")]
         return self._refs_by_sku(missing) if missing else {}
 
-    def _push(self, entries: list[tuple[str, dict[str, str], dict]]) -> dict[int, PushResult]:
+    def _push(self, entries: list[tuple[str, dict[str, str], dict]], *, stock: bool) -> dict[int, PushResult]:
         """Send (sku, refs, changes) entries as batches: products together, each variable product's variations
-        together. Returns the outcome per entry index."""
+        together (a variation whose parent keeps the stock gets its stock pushed to the parent). Returns the
+        outcome per entry index."""
         results: dict[int, PushResult] = {}
         groups: dict[str, list[tuple[int, str, dict]]] = {}
         for index, (sku, refs, changes) in enumerate(entries):
-            if refs.get("variation_id") and refs.get("stock_owner") != "parent":
+            if refs.get("variation_id") and not (stock and refs.get("stock_owner") == "parent"):
                 path, item_id = f"/products/{refs['product_id']}/variations/batch", refs["variation_id"]
             else:
                 path, item_id = "/products/batch", refs["product_id"]
@@ -643,7 +646,7 @@ class WooCommerceConnector(Connector):
         """Set `stock_quantity` (and turn on stock management) per SKU, in batches of 100."""
         found = self._resolve(updates)
         entries: list[tuple[str, dict[str, str], dict]] = []
-        early: dict[int, PushResult] = {}
+        early: dict[int, PushResult | None] = {}
         for index, update in enumerate(updates):
             refs = (update.external_refs or {}) if (update.external_refs or {}).get("product_id") else found.get(update.sku)
             if isinstance(update.quantity, bool) or not isinstance(update.quantity, int) or update.quantity < 0:
@@ -654,7 +657,7 @@ class WooCommerceConnector(Connector):
             else:
                 entries.append((update.sku, refs, {"manage_stock": True, "stock_quantity": update.quantity}))
                 early[index] = None  # placeholder, filled below
-        return self._assemble(updates, early, entries)
+        return self._assemble(updates, early, entries, stock=True)
 
     def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
         """The MRP is the regular price and a lower selling price the sale price; without an MRP the price is the
@@ -679,7 +682,7 @@ class WooCommerceConnector(Connector):
                 changes.update({"date_on_sale_from": "", "date_on_sale_to": ""})
                 entries.append((update.sku, refs, changes))
                 early[index] = None
-        return self._assemble(updates, early, entries)
+        return self._assemble(updates, early, entries, stock=False)
 
     @staticmethod
     def _price_problem(update: PriceUpdate, currency: str) -> str:
@@ -693,8 +696,9 @@ class WooCommerceConnector(Connector):
             return f"The store sells in {currency}; a price in {update.currency} cannot be set"
         return ""
 
-    def _assemble(self, updates: Sequence, early: dict[int, PushResult | None], entries: list) -> list[PushResult]:
-        pushed = self._push(entries) if entries else {}
+    def _assemble(self, updates: Sequence, early: dict[int, PushResult | None], entries: list, *,
+                  stock: bool) -> list[PushResult]:
+        pushed = self._push(entries, stock=stock) if entries else {}
         pushed_iter = iter(pushed[i] for i in range(len(entries)))
         results = []
         for index in range(len(updates)):

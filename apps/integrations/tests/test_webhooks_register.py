@@ -120,8 +120,8 @@ def test_woocommerce_unregister_deletes_them_and_forgets_the_secret(woo, webhook
     assert "webhook_secret" not in connection.credentials and "webhook_ids" not in connection.config
 
 
-def test_a_refusing_platform_does_not_undo_the_connection(woo, sandbox_base):
-    account, connection = woo
+def test_a_refusing_platform_does_not_undo_the_connection(woo):
+    _account, connection = woo
     connection.credentials = {**connection.credentials, "consumer_secret": "cs_" + "0" * 40}
     connection.save()
     outcome = webhooks.webhooks_register(connection)

@@ -279,8 +279,10 @@ def issue_access_token(account: SandboxAccount, *, refresh_key: str = "") -> tup
 
 
 def connection_config(account: SandboxAccount, sandbox_root: str) -> dict[str, Any]:
-    """What a Haat Connection for this seller keeps in `config`: the sandbox API root and the marketplace."""
-    return {"base_url": f"{sandbox_root.rstrip('/')}/{PLATFORM}", "marketplace_ids": [account_marketplace(account)]}
+    """What a Haat Connection for this seller keeps in `config`: the sandbox API root, marketplace and seller id
+    (as the OAuth exchange stores them)."""
+    return {"base_url": f"{sandbox_root.rstrip('/')}/{PLATFORM}", "marketplace_ids": [account_marketplace(account)],
+            "selling_partner_id": account.account_id}
 
 
 def connection_credentials(account: SandboxAccount) -> dict[str, Any]:

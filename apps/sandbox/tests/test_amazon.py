@@ -629,8 +629,8 @@ def test_demo_account_is_idempotent_and_self_authorised(client):
     second = sandbox.create_demo_account("A2IDEMPOTENT1", "One renamed")
     assert first.pk == second.pk and first.secrets == second.secrets and second.name == "One renamed"
     assert second.settings["marketplace_fulfilment"] is True
-    assert sandbox.connection_config(second, "http://h/sandbox/") == {"base_url": "http://h/sandbox/amazon",
-                                                                    "marketplace_ids": [INDIA]}
+    assert sandbox.connection_config(second, "http://h/sandbox/") == {
+        "base_url": "http://h/sandbox/amazon", "marketplace_ids": [INDIA], "selling_partner_id": "A2IDEMPOTENT1"}
     credentials = sandbox.connection_credentials(second)
     assert credentials["refresh_token"] == first.secrets["refresh_token"]
     assert search(client, credentials["access_token"]).status_code == 200

@@ -304,6 +304,16 @@ def test_revoked_and_expired_tokens_are_refused(client, account):
     assert gql(client, "{ shop { name } }", account=account).status_code == 200
 
 
+def test_missing_schema_is_a_clear_503(client, account, settings):
+    sandbox.admin_schema.cache_clear()
+    settings.SANDBOX_SHOPIFY_SCHEMA = "/nonexistent/admin_schema.json.gz"
+    try:
+        response = gql(client, "{ shop { name } }", account=account)
+        assert response.status_code == 503 and "SANDBOX_SHOPIFY_SCHEMA" in response.json()["errors"]
+    finally:
+        sandbox.admin_schema.cache_clear()
+
+
 def test_unknown_shop_and_missing_query(client, account):
     other = API.replace(SHOP, "nobody-here.myshopify.com")
     assert gql(client, "{ shop { name } }", account=account, path=other).status_code == 404

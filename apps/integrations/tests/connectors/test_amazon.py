@@ -433,11 +433,33 @@ def test_refused_app_credentials_are_permanent_not_reauth(account, monkeypatch):
     assert not isinstance(info.value, AuthError)
 
 
+def test_a_broken_token_answer_keeps_no_token_in_the_error():
+    leaked = b'{"access_token":"Atza|IwEBIsecretsecretsecret","refresh_token":"Atzr|IwEBImoresecret","expires_in":36'
+
+    def handler(request):
+        return httpx.Response(200, content=leaked, headers={"content-type": "application/json"})
+
+    context = ConnectionContext(connection_id="lwa-broken", credentials={"refresh_token": "Atzr|stored"},
+                                config={"marketplace_ids": [INDIA]}, external_account_id=SELLER)
+    with pytest.raises(PermanentError) as info:
+        AmazonConnector(context, transport=httpx.MockTransport(handler)).refresh()
+    assert info.value.raw and "secret" not in info.value.raw and "secret" not in str(info.value)
+
+
 def test_missing_refresh_token_is_auth_error(account):
     connector = make_connector(account, credentials={})
     with pytest.raises(AuthError, match="authorise Haat again"):
         connector.test_connection()
     assert connector.http.stats.requests == 0
+
+
+def test_config_alone_names_the_seller(account):
+    """A connection built only from connection_config/credentials (as seed_demo does) knows its seller."""
+    context = ConnectionContext(connection_id="config-only", credentials=sandbox.connection_credentials(account),
+                                config=sandbox.connection_config(account, BASE))
+    connector = AmazonConnector(context, transport=httpx.WSGITransport(app=sandbox_wsgi_app()))
+    assert connector.test_connection()["seller_id"] == account.account_id
+    assert collect_products(connector)
 
 
 def test_test_connection_refuses_a_marketplace_the_seller_does_not_sell_on(account):

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import requests
 from django.utils import timezone
 
 from apps.integrations import services
@@ -498,3 +499,26 @@ def test_product_webhook_parses_simple_and_flags_variable(account, woo):
     with pytest.raises(PermanentError) as info:
         woo.parse_webhook(body=b"{not json", headers=headers)
     assert info.value.raw == "{not json"
+
+
+def test_stock_kept_by_the_parent_is_pushed_to_the_parent(woo, monkeypatch):
+    parent = {"id": 1001, "name": "Saree", "type": "variable", "manage_stock": True, "stock_quantity": 9}
+    variation = {"id": 5001, "name": "Saree", "sku": "S-RED", "manage_stock": "parent", "stock_quantity": 9,
+                 "price": "10.00", "regular_price": "12.00", "attributes": [{"name": "Colour", "option": "Red"}]}
+    product = WooCommerceConnector._product(variation, "INR", parent=parent)
+    assert product.title == "Saree - Red" and product.quantity == 9 and product.mrp == Decimal("12.00")
+    assert product.external_refs == {"product_id": "1001", "variation_id": "5001", "stock_owner": "parent"}
+    paths = []
+
+    def answer(method, path, **kwargs):
+        paths.append(path)
+        response = requests.Response()
+        response.status_code, response.url = 200, f"https://shop.example.in/wp-json/wc/v3{path}"
+        response._content = json.dumps({"update": [{"id": item["id"]} for item in kwargs["json_body"]["update"]]}).encode()
+        return response
+
+    monkeypatch.setattr(woo, "_call", answer)
+    monkeypatch.setattr(woo, "_currency", "INR")
+    assert woo.push_stock([StockUpdate("S-RED", 4, product.external_refs)])[0].ok
+    assert woo.push_prices([PriceUpdate("S-RED", Decimal("11"), "INR", external_refs=product.external_refs)])[0].ok
+    assert paths == ["/products/batch", "/products/1001/variations/batch"]
