@@ -9,6 +9,7 @@ every call goes over HTTP to SANDBOX_ROOT_URL like any platform's.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from importlib import import_module
 from urllib.parse import urlsplit
 
@@ -38,9 +39,9 @@ SPARE_ACCOUNTS = [
 
 def _in_process_session(root: str):
     """A requests session that serves SANDBOX_ROOT_URL's origin from this process's Django app."""
-    from apps.sandbox.transport import WSGIAdapter
-
     import requests
+
+    from apps.sandbox.transport import WSGIAdapter
 
     parts = urlsplit(root)
     session = requests.Session()
@@ -48,20 +49,52 @@ def _in_process_session(root: str):
     return session
 
 
+@contextmanager
+def _in_process(session):
+    """Serve the sandbox from this process while seeding: Amazon's httpx calls and the sandbox's deliveries."""
+    import httpx
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    from apps.integrations.connectors import amazon
+    from apps.sandbox import http as sandbox_http
+
+    original, original_deliver = amazon.new_transport, sandbox_http.deliver_webhook
+    amazon.new_transport = lambda: httpx.WSGITransport(app=WSGIHandler())
+    # Deliveries the sandbox sends while seeding (WooCommerce's creation ping) reach the app in-process too.
+    sandbox_http.deliver_webhook = lambda url, body, headers: session.post(url, data=body, headers=headers).status_code
+    # The seeding transaction's connection must survive the in-process requests (see sandbox.transport).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        amazon.new_transport, sandbox_http.deliver_webhook = original, original_deliver
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
 def seed_demo_connections(*, shgs, user) -> list[str]:
     if not settings.SANDBOX:
         return ["SANDBOX is off: no demo channels connected."]
-    from apps.integrations import webhooks
-    from apps.integrations.services import (
-        connection_upsert,
-        display_name_for,
-        external_account_id_for,
-        sandbox_root,
-    )
+    from apps.integrations.services import sandbox_root
 
     root = sandbox_root()
     session = _in_process_session(root)
-    lines = []
+    lines: list[str] = []
+    with _in_process(session):
+        _seed_channels(shgs, user, root, session, lines)
+    for platform, account_id, name in SPARE_ACCOUNTS:
+        import_module(f"apps.sandbox.platforms.{platform}").create_demo_account(account_id, name)
+    lines.append(f"Spare sandbox accounts to connect yourself, with their keys: {root}/")
+    return lines
+
+
+def _seed_channels(shgs, user, root, session, lines) -> None:
+    from apps.integrations import webhooks
+    from apps.integrations.services import connection_upsert, external_account_id_for
+
     for index, platform, account_id, name in DEMO_CHANNELS:
         module = import_module(f"apps.sandbox.platforms.{platform}")
         account = module.create_demo_account(account_id, name)
@@ -76,13 +109,9 @@ def seed_demo_connections(*, shgs, user) -> list[str]:
         external_id = external_account_id_for(cls, info, config, credentials)
         connection, _ = connection_upsert(
             shg=shgs[index], platform=platform, external_account_id=external_id, credentials=captured, config=config,
-            display_name=display_name_for(cls, info, external_id), created_by=user,
+            display_name=name, created_by=user,
         )
         outcome = webhooks.webhooks_register(connection, http=HttpClient(
             connection_key=str(connection.pk), rate_limits=cls.rate_limits, session=session))
         suffix = " (webhooks registered)" if getattr(outcome, "registered", None) else ""
         lines.append(f"{shgs[index].name}: {connection.display_name} [{platform}]{suffix}")
-    for platform, account_id, name in SPARE_ACCOUNTS:
-        import_module(f"apps.sandbox.platforms.{platform}").create_demo_account(account_id, name)
-    lines.append(f"Spare sandbox accounts to connect yourself, with their keys: {root}/")
-    return lines

@@ -215,7 +215,7 @@ def _pull_orders(run: SyncRun, connection: Connection, connector: Connector, sin
     seen_tokens: set[str] = set()
     pages = 0
     while True:
-        page = _read_page(lambda: connector.fetch_orders(since=start, cursor=token))
+        page = _read_page(lambda token=token: connector.fetch_orders(since=start, cursor=token))
         pages += 1
         with transaction.atomic():
             try:
@@ -254,7 +254,7 @@ def _pull_products(run: SyncRun, connection: Connection, connector: Connector) -
     seen_tokens: set[str] = set()
     skipped = 0
     while True:
-        page = _read_page(lambda: connector.fetch_products(cursor=token))
+        page = _read_page(lambda token=token: connector.fetch_products(cursor=token))
         with transaction.atomic():
             result = products_import_from_channel(shg=connection.shg, products=page.items,
                                                   default_currency=connector.default_currency)

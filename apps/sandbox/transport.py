@@ -94,12 +94,20 @@ class WSGIAdapter(BaseAdapter):
             captured["status"] = status
             captured["headers"] = headers
 
-        chunks = self.app(environ, start_response)
+        # Like Django's test client: the caller's database connection (often inside a transaction) must
+        # survive the inner request, so the per-request connection cleanup is switched off around it.
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
         try:
-            content = b"".join(chunks)
+            chunks = self.app(environ, start_response)
+            try:
+                content = b"".join(chunks)
+            finally:
+                if hasattr(chunks, "close"):
+                    chunks.close()
         finally:
-            if hasattr(chunks, "close"):
-                chunks.close()
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
         response = requests.Response()
         response.status_code = int(captured["status"].split(" ", 1)[0])
         response.reason = captured["status"].split(" ", 1)[1] if " " in captured["status"] else ""

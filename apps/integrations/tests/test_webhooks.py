@@ -320,3 +320,42 @@ def test_old_processed_deliveries_are_purged_failed_ones_kept(shop, deliver, mon
     WebhookEvent.objects.update(received_at=timezone.now() - timedelta(days=settings.WEBHOOK_RETENTION_DAYS + 1))
     assert webhook_tasks.purge_old_webhook_events() == 1
     assert list(WebhookEvent.objects.values_list("status", flat=True)) == [WebhookEvent.Status.FAILED]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_copies_of_one_delivery_store_one_row(settings):
+    """Two workers receive the same delivery at the same instant: the unique constraint, not a read before
+    the insert, decides; both answer 200 and one row exists. Needs real concurrent connections (PostgreSQL)."""
+    import threading
+
+    from django.db import connection as db_connection
+    from django.db import connections
+
+    if db_connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL")
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
+    settings.Q_BROKER_URL = ""
+    shop = make_connection(make_shg(), platform="shopify", external_account_id=SHOP,
+                           credentials={"access_token": "shpat_" + "d" * 32}, config={"shop": SHOP})
+    body = fixture("shopify", "orders__create")
+    headers = shopify_headers(body, "orders/create")
+    barrier = threading.Barrier(4)
+    answers = []
+
+    def worker():
+        try:
+            barrier.wait()
+            answers.append(webhooks.webhook_receive(platform="shopify", connection_uuid=shop.uuid, body=body,
+                                                    headers=headers))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [200] * 4
+    assert sorted(a.detail for a in answers) == ["accepted"] + ["duplicate"] * 3
+    assert WebhookEvent.objects.filter(connection=shop).count() == 1

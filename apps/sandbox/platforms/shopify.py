@@ -1478,7 +1478,7 @@ button.primary{background:#303030;color:#fff;border-color:#303030}.note{color:#6
 <p>Haat will be able to:</p>
 <ul>{% for scope in scopes %}<li>{{ scope }}</li>{% endfor %}</ul>
 {% if error %}<p role="alert">{{ error }}</p>{% endif %}
-<form method="post" action="">
+<form method="post">
 {% for name, value in fields %}<input type="hidden" name="{{ name }}" value="{{ value }}">{% endfor %}
 <div class="actions"><button class="primary" type="submit" name="action" value="install">Install</button>
 <button type="submit" name="action" value="cancel">Cancel</button></div>
