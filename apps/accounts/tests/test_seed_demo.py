@@ -23,3 +23,16 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
     assert partner_token_authenticate(key=key) is not None
     districts = set(SHG.objects.values_list("district", flat=True))
     assert districts == {"Pune", "Muzaffarpur", "Thrissur"}
+
+
+def test_seed_demo_connects_every_first_platform_to_the_sandbox(capsys):
+    from apps.integrations.models import Connection
+
+    call_command("seed_demo", "--quiet")
+    call_command("seed_demo", "--quiet")
+    connections = Connection.objects.all()
+    assert connections.count() == 6, "running it twice never duplicates a connection"
+    assert {c.platform for c in connections} == {"amazon", "flipkart", "shopify", "woocommerce"}
+    assert all(c.status == Connection.Status.ACTIVE for c in connections)
+    assert all(c.config["base_url"].startswith("http://testserver/sandbox/") for c in connections)
+    assert all(c.credentials for c in connections)
