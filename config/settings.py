@@ -236,6 +236,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_RATES": {"partner_token": env.str("API_THROTTLE_RATE", default="600/min")},
+    "DEFAULT_THROTTLE_CLASSES": ["apps.core.api.PartnerTokenThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "apps.core.api.PartnerCursorPagination",
+    "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Haat partner API",

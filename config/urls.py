@@ -14,6 +14,7 @@ urlpatterns = [
     path("sync/", include("apps.integrations.sync_urls")),
     path("orders/", include("apps.orders.urls")),
     path("webhooks/", include("apps.integrations.webhook_urls")),
+    path("api/", include("config.api_urls")),
 ]
 
 if settings.SANDBOX:

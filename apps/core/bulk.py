@@ -114,15 +114,20 @@ class BulkWriter:
 def _datetime_adapter(connection) -> Callable[[Any], Any]:
     """SQLite stores naive datetimes in the connection's time zone (UTC), as Django does, without its overhead."""
     tz = connection.timezone
+    last: list = [None, None]  # the previous value and its text: a page's rows share their "now"
 
     def adapt(value):
         if value is None or isinstance(value, str):
             return value
-        if value.tzinfo is not None:
-            if value.tzinfo is not tz:
-                value = value.astimezone(tz)
-            value = value.replace(tzinfo=None)
-        return str(value)
+        if value is last[0]:
+            return last[1]
+        text = value
+        if text.tzinfo is not None:
+            if text.tzinfo is not tz:
+                text = text.astimezone(tz)
+            text = text.replace(tzinfo=None)
+        last[0], last[1] = value, str(text)
+        return last[1]
 
     return adapt
 

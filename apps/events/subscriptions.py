@@ -314,3 +314,39 @@ def deliveries_retry_now(*, delivery_ids: Iterable[int]) -> int:
     transaction.on_commit(lambda: [enqueue_delivery(delivery_id) for delivery_id in ids])
     return len(ids)
 
+
+
+# --- test delivery ------------------------------------------------------------------------------------------------
+
+TEST_EVENT_TYPE = "webhook.test"
+
+
+def subscription_send_test(*, subscription: PartnerWebhookSubscription) -> Attempt:
+    """POST a signed `webhook.test` envelope to the endpoint now, so a partner can check its receiver.
+
+    Not an outbox event: nothing is stored, relayed or retried; the answer is returned to the caller.
+    """
+    import json
+    import uuid
+
+    envelope = {"id": str(uuid.uuid4()), "type": TEST_EVENT_TYPE, "time": timezone.now().isoformat(),
+                "schema_version": 1, "shg": None, "connection": None,
+                "payload": {"subscription_id": subscription.pk, "message": "A test delivery from Haat."}}
+    body = json.dumps(envelope, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(secret=subscription.secret, timestamp=timestamp, body=body),
+        "X-Haat-Event-Id": envelope["id"],
+        "X-Haat-Event-Type": TEST_EVENT_TYPE,
+    }
+    try:
+        response = new_session().post(subscription.url, data=body, headers=headers,
+                                      timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False)
+    except requests.RequestException as exc:
+        return Attempt(ok=False, error=f"{type(exc).__name__} calling the endpoint")
+    ok = 200 <= response.status_code < 300
+    return Attempt(ok=ok, status_code=response.status_code,
+                   body=redact(response.text[:RESPONSE_EXCERPT]) if response.content else "",
+                   gone=response.status_code == 410, error="" if ok else f"HTTP {response.status_code}")

@@ -8,6 +8,7 @@ from django.utils.translation import ngettext
 
 import apps.integrations.admin_webhooks  # noqa: F401  (registers the WebhookEvent admin)
 from apps.integrations import services
+from apps.integrations.admin_sync import sync_now  # also registers the SyncRun admin
 from apps.integrations.forms import ReplaceCredentialsField
 from apps.integrations.models import Connection
 
@@ -51,8 +52,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                                 "cursors"]}),
         (_("Record"), {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
-    # The sync engine adds "sync_now" here.
-    actions = ["test_connection"]
+    actions = ["test_connection", sync_now]
 
     @admin.display(description=_("Stored credentials"))
     def stored_credentials(self, obj: Connection) -> str:

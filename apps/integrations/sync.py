@@ -135,13 +135,28 @@ def _claim(connection: Connection, stream: str, trigger: str, requested_by) -> t
     return skipped, False
 
 
+def sync_claim(*, connection: Connection, stream: str, trigger: str, requested_by=None) -> tuple[SyncRun, bool]:
+    """Claim a run now and run it later (`sync_connection(run_id=...)`): (the new running run, True), or
+    (the run already running, False), so a caller can point at the run that will do the work."""
+    if stream not in SyncRun.Stream.values:
+        raise ValueError(f"Unknown stream {stream!r}; expected one of {SyncRun.Stream.values}")
+    run, claimed = _claim(connection, stream, trigger, requested_by)
+    if claimed:
+        return run, True
+    run.delete()  # the skipped row _claim wrote: nothing was skipped, the caller is pointed at the running run
+    running = SyncRun.objects.filter(connection=connection, stream=stream, status=SyncRun.Status.RUNNING).first()
+    return (running, False) if running is not None else sync_claim(connection=connection, stream=stream,
+                                                                   trigger=trigger, requested_by=requested_by)
+
+
 # --- the run -----------------------------------------------------------------------------------------------------
 
 
 def sync_connection(*, connection_id: int, stream: str = SyncRun.Stream.ORDERS, since: datetime | None = None,
-                    trigger: str = SyncRun.Trigger.SCHEDULE, requested_by=None) -> SyncRun:
+                    trigger: str = SyncRun.Trigger.SCHEDULE, requested_by=None, run_id: int | None = None) -> SyncRun:
     """Run one sync of one stream of one connection, inline; returns its SyncRun (success, failed or skipped).
 
+    `run_id` is a run already claimed by `sync_claim` (the API answers with its URL before the task runs).
     Errors of the platform are recorded on the run, not raised; an unexpected error (a bug) is recorded
     and raised.
     """
@@ -150,13 +165,22 @@ def sync_connection(*, connection_id: int, stream: str = SyncRun.Stream.ORDERS, 
     if since is not None and timezone.is_naive(since):
         raise ValueError("since must carry a time zone")
     connection = Connection.objects.select_related("shg").get(pk=connection_id)
+    claimed_run = SyncRun.objects.filter(pk=run_id, connection=connection).first() if run_id is not None else None
+    if run_id is not None and (claimed_run is None or claimed_run.status != SyncRun.Status.RUNNING):
+        return claimed_run  # taken over as abandoned while it waited in the queue: nothing left to do
+    if claimed_run is not None and not connection.is_syncable:
+        SyncRun.objects.filter(pk=claimed_run.pk).update(
+            status=SyncRun.Status.SKIPPED, finished_at=timezone.now(),
+            error=f"The connection is {connection.get_status_display().lower()}: it is not synced.")
+        claimed_run.refresh_from_db()
+        return claimed_run
     if not connection.is_syncable:
         return SyncRun.objects.create(
             connection=connection, stream=stream, trigger=trigger, requested_by=requested_by,
             status=SyncRun.Status.SKIPPED, finished_at=timezone.now(),
             error=f"The connection is {connection.get_status_display().lower()}: it is not synced.",
         )
-    run, claimed = _claim(connection, stream, trigger, requested_by)
+    run, claimed = (claimed_run, True) if claimed_run is not None else _claim(connection, stream, trigger, requested_by)
     if not claimed:
         logger.info("sync of connection %s %s skipped: another run holds the lock", connection.pk, stream)
         return run

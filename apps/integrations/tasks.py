@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from apps.integrations.models import Connection, SyncRun
-from apps.integrations.sync import lock_timeout, sync_connection
+from apps.integrations.sync import lock_timeout, sync_claim, sync_connection
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,41 @@ def enqueue_sync(*, connection: Connection, stream: str = SyncRun.Stream.ORDERS,
         "apps.integrations.tasks.run_sync", connection.pk, stream, trigger, user_id,
         task_name=f"sync-{connection.pk}-{stream}", group="sync",
     ))
+
+
+def run_claimed_sync(run_id: int) -> dict:
+    """The task body of a run claimed ahead by `sync_claim` (the API's POST .../sync/)."""
+    run = SyncRun.objects.filter(pk=run_id).only("id", "connection_id", "stream", "trigger").first()
+    if run is None:
+        return {"run": run_id, "status": "missing"}
+    run = sync_connection(connection_id=run.connection_id, stream=run.stream, trigger=run.trigger, run_id=run.pk)
+    return {"run": run.pk, "status": run.status, "fetched": run.fetched, "created": run.created,
+            "updated": run.updated, "requests": run.requests, "retries": run.retries}
+
+
+def enqueue_claimed_sync(*, run: SyncRun) -> None:
+    """Queue a claimed run once the current transaction commits."""
+    transaction.on_commit(lambda: async_task(
+        "apps.integrations.tasks.run_claimed_sync", run.pk,
+        task_name=f"sync-{run.connection_id}-{run.stream}-{run.pk}", group="sync",
+    ))
+
+
+class NotSyncable(Exception):
+    """The connection is disconnected or needs re-authorisation: a sync would only be skipped."""
+
+
+@transaction.atomic
+def sync_request(*, connection: Connection, stream: str = SyncRun.Stream.ORDERS,
+                 trigger: str = SyncRun.Trigger.MANUAL, requested_by=None) -> tuple[SyncRun, bool]:
+    """Start a sync in the background and return its run at once: (new run, True) or (the one already
+    running, False). Raises NotSyncable rather than queueing a run that could only be skipped."""
+    if not connection.is_syncable:
+        raise NotSyncable(f"The connection is {connection.get_status_display().lower()}: reconnect it before syncing.")
+    run, created = sync_claim(connection=connection, stream=stream, trigger=trigger, requested_by=requested_by)
+    if created:
+        enqueue_claimed_sync(run=run)
+    return run, created
 
 
 def due_connections(*, now=None):

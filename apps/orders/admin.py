@@ -64,12 +64,12 @@ class FulfilmentAdmin(admin.ModelAdmin):
     list_filter = ["push_state", "order__connection__platform"]
     search_fields = ["tracking_number", "order__external_id", "order__number"]
     list_select_related = ["order", "order__connection"]
-    readonly_fields = ["order", "push_state", "attempts", "next_attempt_at", "pushed_at", "external_id", "last_error",
-                       "created_by", "created_at", "updated_at"]
+    # Read-only: tracking is added on the order page (merchant-fulfilled only) and pushed by its task.
+    readonly_fields = [field.name for field in Fulfilment._meta.fields]
     actions = ["retry_push"]
 
     def has_add_permission(self, request):
-        return False  # added from the order page, where the rules (merchant-fulfilled only) are applied
+        return False
 
     @admin.action(description="Retry the push to the channel")
     def retry_push(self, request, queryset):

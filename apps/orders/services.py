@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -19,6 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.db import connection as db_connection
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
@@ -209,6 +210,33 @@ def _event_payload(connection, order_id: int, item: _Order, variants: dict[str, 
     }
 
 
+def _aware(value: datetime | str | None) -> datetime | None:
+    """A datetime column read with a plain cursor: PostgreSQL gives it aware, SQLite naive (or text) in UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _stored_orders(connection_id: int, external_ids: list[str]) -> dict[str, tuple[int, str, str, datetime | None]]:
+    """external id -> (id, content hash, status, remote updated_at) of the stored orders among these.
+
+    Plain SQL on purpose: this runs for every page of every sync, and the ORM's per-value preparation of a
+    large IN list costs more than the query itself.
+    """
+    if not external_ids:
+        return {}
+    qn = db_connection.ops.quote_name
+    placeholders = ", ".join(["%s"] * len(external_ids))
+    sql = (f"SELECT {qn('id')}, {qn('external_id')}, {qn('content_hash')}, {qn('status')}, {qn('remote_updated_at')} "  # noqa: S608
+           f"FROM {qn(Order._meta.db_table)} WHERE {qn('connection_id')} = %s AND {qn('external_id')} IN ({placeholders})")
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, [connection_id, *external_ids])
+        return {external_id: (pk, content_hash, status, _aware(updated))
+                for pk, external_id, content_hash, status, updated in cursor.fetchall()}
+
+
 @transaction.atomic
 def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
     """Store a page of normalized orders of one connection: create new ones, update changed ones, skip the rest.
@@ -220,12 +248,7 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
     items = _prepare(orders)
     if not items:
         return result
-    existing = {
-        external_id: (pk, content_hash, status, remote_updated_at)
-        for pk, external_id, content_hash, status, remote_updated_at in Order.objects.filter(
-            connection_id=connection.pk, external_id__in=[item.external_id for item in items],
-        ).values_list("id", "external_id", "content_hash", "status", "remote_updated_at")
-    }
+    existing = _stored_orders(connection.pk, [item.external_id for item in items])
     to_create: list[_Order] = []
     to_update: list[tuple[int, str, _Order]] = []
     for item in items:
@@ -261,9 +284,8 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
             returning=("external_id", "id"),
         )
         if returned is None:  # the database cannot return rows from a bulk insert: read the new ids back
-            returned = Order.objects.filter(
-                connection_id=connection.pk, external_id__in=[item.external_id for item in to_create],
-            ).values_list("external_id", "id")
+            returned = [(external_id, stored[0]) for external_id, stored in
+                        _stored_orders(connection.pk, [item.external_id for item in to_create]).items()]
         new_ids = dict(returned)
         line_rows = [
             [new_ids[item.external_id], ln.external_id, ln.sku, ln.title, ln.quantity, ln.unit_price, variants.get(ln.sku)]
