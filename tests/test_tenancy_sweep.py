@@ -22,7 +22,7 @@ EXCLUDED_PREFIXES = (
     "admin/",  # staff only: a non-staff user is sent to the admin login (test below)
     "sandbox/",  # the platforms' stand-ins, guarded by the platforms' own auth
     "static/", "media/", "i18n/",
-    "api/",  # partner tokens, swept by the API's own tenancy tests
+    "api/",  # partner tokens: tests/api/test_tenancy.py sweeps every /api/v1/ route with another tenant's token
     "webhooks/",  # platform signatures, not sessions
     "login/", "logout/", "password-reset/", "reset/",
     "healthz", "readyz", "metrics",

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.bulk import BulkWriter
-from apps.events.models import Event
+from apps.events.models import Event, uuid7
 from apps.events.types import EVENT_TYPES
 
 
@@ -30,7 +30,7 @@ class EventDraft:
     payload: dict[str, Any]
     connection_id: int | None = None
     occurred_at: datetime | None = None
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=uuid7)
 
 
 def _schema_version(event_type: str) -> int:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from apps.integrations.connectors.base import ConnectionContext
+from apps.integrations.connectors.errors import ConnectorError
 from apps.integrations.connectors.registry import get_connector_class
 from apps.integrations.http import HttpClient
 
@@ -105,7 +106,12 @@ def _seed_channels(shgs, user, root, session, lines) -> None:
         context = ConnectionContext(connection_id=f"demo-{platform}-{account_id}", credentials=dict(credentials),
                                     config=dict(config), save_credentials=lambda c, captured=captured: captured.update(c))
         http = HttpClient(connection_key=context.connection_id, rate_limits=cls.rate_limits, session=session)
-        info = cls(context, http=http).test_connection() or {}
+        try:
+            info = cls(context, http=http).test_connection() or {}
+        except ConnectorError as exc:
+            # One sandbox failing must not stop the demo; the coordinator can connect it from the dashboard.
+            lines.append(f"{shgs[index].name}: could not connect {name} [{platform}]: {exc.message}")
+            continue
         external_id = external_account_id_for(cls, info, config, credentials)
         connection, _ = connection_upsert(
             shg=shgs[index], platform=platform, external_account_id=external_id, credentials=captured, config=config,

@@ -13,6 +13,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from apps.accounts.services import partner_token_create
+from apps.catalog.services import product_create
 from apps.events.subscriptions import subscription_create
 from tests import tenant_objects
 from tests.api.conftest import client_for
@@ -39,7 +40,8 @@ def _object_for(route: str, objects: dict):
     return {
         "shgs": objects["shg"], "connections": objects["connection"], "sync-runs": objects["syncrun"],
         "orders": objects["order"], "fulfilments": objects["fulfilment"], "events": objects["event"],
-        "webhook-subscriptions": objects["subscription"],
+        "webhook-subscriptions": objects["subscription"], "products": objects["product"],
+        "variants": objects["variant"],
     }.get(segment)
 
 
@@ -52,6 +54,9 @@ def tenant_a(db):
     objects = tenant_objects.build_tenant_a()
     with transaction.atomic():
         objects["event"] = publish(type="order.created", shg=objects["shg"], payload={"order_id": objects["order"].pk})
+    objects["product"] = product_create(shg=objects["shg"], title="Tenant A secret product",
+                                        variants=[{"sku": "TENANT-A-SKU"}])
+    objects["variant"] = objects["product"].variants.get()
     objects["subscription"], _secret = subscription_create(organization=objects["federation"],
                                                            url="https://tenant-a.example.org/hook", event_types=["*"])
     return objects

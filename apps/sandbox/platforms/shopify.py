@@ -101,7 +101,8 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "testserver"}
 
 
 def schema_path() -> Path:
-    default = Path(settings.BASE_DIR).parent / "shared" / "specs" / "shopify" / f"admin_schema_{SCHEMA_VERSION}.json.gz"
+    # Vendored copy (ISC, Shopify Inc.) so the demo runs from a clean clone; identical to ../shared/specs/shopify/.
+    default = Path(__file__).resolve().parent.parent / "specs" / "shopify" / f"admin_schema_{SCHEMA_VERSION}.json.gz"
     return Path(getattr(settings, "SANDBOX_SHOPIFY_SCHEMA", default))
 
 
