@@ -46,13 +46,14 @@ class BulkWriter:
                 adapters.append((index, _prep_adapter(field, self.connection)))
         return adapters
 
-    def _adapted(self, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    def _adapted(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+        """The rows with their values adapted; rows given as lists are adapted in place (no copy)."""
         adapters = self.adapters
         if not adapters:
-            return [list(row) for row in rows]
+            return rows
         adapted = []
         for row in rows:
-            values = list(row)
+            values = row if isinstance(row, list) else list(row)
             for index, adapt in adapters:
                 values[index] = adapt(values[index])
             adapted.append(values)
