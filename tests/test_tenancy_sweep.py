@@ -104,7 +104,7 @@ def test_admin_is_closed_to_non_staff(client, tenants):
 def test_unknown_uuid_is_404(client, tenants):
     _objects, outsider = tenants
     client.force_login(outsider)
-    for route, pattern in iter_patterns(get_resolver().url_patterns):
+    for route, _pattern in iter_patterns(get_resolver().url_patterns):
         if route.startswith(EXCLUDED_PREFIXES) or "<uuid:" not in route:
             continue
         path = fill(route, {m.group("name"): uuid.uuid4() for m in _CONVERTER.finditer(route)})
