@@ -3,15 +3,21 @@
 Django's bulk_create splits a batch by the backend's parameter limit (999 on SQLite), so the number of
 queries grows with the batch, and bulk_update builds CASE expressions that grow with it too. Hot paths
 that must keep a fixed query count per page (orders.services.upsert_orders, the outbox) use this:
-- PostgreSQL: one statement over `unnest()` of one array per column (one round trip, no row limit);
-- other databases (SQLite): the cursor's executemany, one prepared statement and many parameter rows.
-Only the named columns are written; values are adapted per column type here, and JSON columns take
-text the caller already serialized (callers hash or reuse that text).
+- PostgreSQL: one statement over `unnest()` of one array per column, the arrays sent in binary on a
+  server-side-binding cursor (client-side quoting of large text arrays costs more than the insert), with
+  `RETURNING` when the caller needs the new rows' ids;
+- SQLite: one prepared statement run with many parameter rows (the cursor's executemany, in-process).
+Both go through Django's cursor wrapper: statements are logged, counted by query assertions and seen by
+`execute_wrapper` hooks.
+
+Only the named columns are written; values are adapted per column type here, and JSON columns take text
+the caller already serialized (callers hash that text, so it is encoded once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.db import connections, models
@@ -28,19 +34,23 @@ class BulkWriter:
         self.pk = model._meta.pk
         self.pk_column = qn(self.pk.column)
         self.postgres = self.connection.vendor == "postgresql"
+        self.placeholders = ["%s"] * len(self.fields)
         self.adapters = [] if self.postgres else self._adapters()
-
-    # --- values -------------------------------------------------------------------------------------------------
 
     def _adapters(self) -> list[tuple[int, Callable[[Any], Any]]]:
         """Per column that needs it, the function turning a Python value into what the driver takes."""
         ops = self.connection.ops
+        base = BaseDatabaseOperations
         adapters: list[tuple[int, Callable[[Any], Any]]] = []
         for index, field in enumerate(self.fields):
             if isinstance(field, models.DateTimeField):
-                adapters.append((index, _datetime_adapter(self.connection)))
+                if type(ops).adapt_datetimefield_value is not base.adapt_datetimefield_value and \
+                        self.connection.vendor == "sqlite":
+                    adapters.append((index, _sqlite_datetime_adapter(self.connection)))
+                else:
+                    adapters.append((index, ops.adapt_datetimefield_value))
             elif isinstance(field, models.DecimalField):
-                if type(ops).adapt_decimalfield_value is not BaseDatabaseOperations.adapt_decimalfield_value:
+                if type(ops).adapt_decimalfield_value is not base.adapt_decimalfield_value:
                     adapters.append((index, _decimal_adapter(ops, field)))
             elif isinstance(field, models.UUIDField):
                 adapters.append((index, _prep_adapter(field, self.connection)))
@@ -59,60 +69,75 @@ class BulkWriter:
             adapted.append(values)
         return adapted
 
-    def _array_casts(self, fields: Sequence[models.Field]) -> list[str]:
-        # The column's own type (a foreign key's is its target's), as an array: "%s::numeric(14, 2)[]".
-        return [f"%s::{field.db_type(self.connection)}[]" for field in fields]
+    # --- PostgreSQL --------------------------------------------------------------------------------------------
 
-    def _json_placeholder(self, field: models.Field) -> str:
-        return "%s::jsonb" if self.postgres and isinstance(field, models.JSONField) else "%s"
+    @contextlib.contextmanager
+    def _binary_cursor(self) -> Iterator[Any]:
+        """A Django-wrapped cursor with server-side binding that sends lists as binary arrays."""
+        from django.db.backends.postgresql.base import ServerBindingCursor
+        from psycopg.types.array import ListBinaryDumper
+
+        connection = self.connection
+        connection.validate_thread_sharing()
+        connection.ensure_connection()
+        raw = ServerBindingCursor(connection.connection)
+        raw.adapters.register_dumper(list, ListBinaryDumper)
+        cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    def _arrays(self, rows: Sequence[Sequence[Any]], fields: Sequence[models.Field]) -> tuple[str, list[list[Any]]]:
+        """`unnest(%s::type[], ...)` over the columns of `rows`, and the column arrays."""
+        casts = ", ".join(f"%s::{field.db_type(self.connection)}[]" for field in fields)
+        return f"unnest({casts})", [list(column) for column in zip(*rows, strict=True)]
 
     # --- statements ---------------------------------------------------------------------------------------------
 
     def insert(self, rows: Sequence[Sequence[Any]], *, returning: Sequence[str] = ()) -> list[tuple] | None:
         """INSERT every row (values in the column order given) in one statement.
 
-        With `returning` (column names), PostgreSQL gives those columns of the new rows back in the same
-        statement; other databases return None and the caller reads them back if it needs them.
+        With `returning` (column names), PostgreSQL gives those columns of the new rows back from the same
+        statement; SQLite returns None and the caller reads them back if it needs them.
         """
         if not rows:
             return [] if returning and self.postgres else None
         columns = ", ".join(self.columns)
-        with self.connection.cursor() as cursor:
-            if self.postgres:
-                arrays = [list(values) for values in zip(*rows, strict=True)]
-                sql = f"INSERT INTO {self.table} ({columns}) SELECT * FROM unnest({', '.join(self._array_casts(self.fields))})"  # noqa: S608
-                if returning:
-                    qn = self.connection.ops.quote_name
-                    sql += " RETURNING " + ", ".join(qn(name) for name in returning)
+        if self.postgres:
+            source, arrays = self._arrays(rows, self.fields)
+            sql = f"INSERT INTO {self.table} ({columns}) SELECT * FROM {source}"  # noqa: S608  (names from the model)
+            if returning:
+                sql += " RETURNING " + ", ".join(self.connection.ops.quote_name(name) for name in returning)
+            with self._binary_cursor() as cursor:
                 cursor.execute(sql, arrays)
                 return [tuple(row) for row in cursor.fetchall()] if returning else None
-            placeholders = ", ".join(self._json_placeholder(field) for field in self.fields)
-            cursor.executemany(f"INSERT INTO {self.table} ({columns}) VALUES ({placeholders})",  # noqa: S608
-                               self._adapted(rows))
+        sql = f"INSERT INTO {self.table} ({columns}) VALUES ({', '.join(self.placeholders)})"  # noqa: S608
+        with self.connection.cursor() as cursor:
+            cursor.executemany(sql, self._adapted(rows))
         return None
 
     def update(self, rows: Sequence[Sequence[Any]]) -> int:
         """UPDATE by primary key in one statement: each row is the column values followed by the pk."""
         if not rows:
             return 0
-        with self.connection.cursor() as cursor:
-            if self.postgres:
-                names = [f"c{i}" for i in range(len(self.fields))]
-                arrays = [list(values) for values in zip(*rows, strict=True)]
-                assignments = ", ".join(f"{column} = v.{name}" for column, name in zip(self.columns, names, strict=True))
-                casts = ", ".join(self._array_casts([*self.fields, self.pk]))
-                sql = (f"UPDATE {self.table} AS t SET {assignments} FROM unnest({casts}) AS v({', '.join(names)}, pk) "  # noqa: S608
-                       f"WHERE t.{self.pk_column} = v.pk")
+        if self.postgres:
+            source, arrays = self._arrays(rows, [*self.fields, self.pk])
+            names = [f"c{i}" for i in range(len(self.fields))]
+            assignments = ", ".join(f"{column} = v.{name}" for column, name in zip(self.columns, names, strict=True))
+            sql = (f"UPDATE {self.table} AS t SET {assignments} FROM {source} AS v({', '.join(names)}, pk) "  # noqa: S608
+                   f"WHERE t.{self.pk_column} = v.pk")
+            with self._binary_cursor() as cursor:
                 cursor.execute(sql, arrays)
-            else:
-                assignments = ", ".join(f"{column} = {self._json_placeholder(field)}"
-                                        for column, field in zip(self.columns, self.fields, strict=True))
-                cursor.executemany(f"UPDATE {self.table} SET {assignments} WHERE {self.pk_column} = %s",  # noqa: S608
-                                   self._adapted(rows))
+            return len(rows)
+        assignments = ", ".join(f"{column} = %s" for column in self.columns)
+        sql = f"UPDATE {self.table} SET {assignments} WHERE {self.pk_column} = %s"  # noqa: S608  (names from the model)
+        with self.connection.cursor() as cursor:
+            cursor.executemany(sql, self._adapted(rows))
         return len(rows)
 
 
-def _datetime_adapter(connection) -> Callable[[Any], Any]:
+def _sqlite_datetime_adapter(connection) -> Callable[[Any], Any]:
     """SQLite stores naive datetimes in the connection's time zone (UTC), as Django does, without its overhead."""
     tz = connection.timezone
     last: list = [None, None]  # the previous value and its text: a page's rows share their "now"

@@ -2,8 +2,9 @@
 
 `upsert_orders` runs a fixed number of queries per page whatever its size: one read of the stored
 orders, one of the SHG's variants, then one statement per table for what is new or changed (see
-apps/core/bulk.py). A content hash per order decides what changed, so re-reading an unchanged page writes
-nothing. Events go to the outbox in the same transaction: they commit or roll back with the orders.
+apps/core/bulk.py; on SQLite one more read gives the new orders' ids). A content hash per order decides
+what changed, so re-reading an unchanged page writes nothing. Events go to the outbox in the same
+transaction: they commit or roll back with the orders.
 """
 
 from __future__ import annotations
@@ -80,7 +81,6 @@ class _Line:
 
 @dataclass(slots=True)
 class _Order:
-    data: OrderData
     external_id: str
     status: str
     raw_status: str
@@ -95,6 +95,8 @@ class _Order:
     raw_json: str
     lines: list[_Line]
     content_hash: str = ""
+    placed_iso: str = ""
+    updated_iso: str = ""
 
 
 # One encoder for every page: sorted keys, so the same document always hashes the same.
@@ -161,7 +163,7 @@ def _normalize(order: OrderData, problems: list[str]) -> _Order:
     if found:
         problems.extend(f"order {eid or '?'}: {problem}" for problem in found)
     return _Order(
-        data=order, external_id=eid, status=status, raw_status=(order.raw_status or "")[:100],
+        external_id=eid, status=status, raw_status=(order.raw_status or "")[:100],
         number=(order.number or "")[:100], placed_at=placed_at, updated_at=updated_at, currency=currency, total=total,
         buyer_name=(order.buyer_name or "")[:255], channel=channel, address_json=_encode(address),
         raw_json=_encode(raw), lines=lines,
@@ -169,7 +171,8 @@ def _normalize(order: OrderData, problems: list[str]) -> _Order:
 
 
 def _hash(order: _Order) -> str:
-    parts = [order.status, order.raw_status, order.number, order.placed_at.isoformat(), order.updated_at.isoformat(),
+    order.placed_iso, order.updated_iso = order.placed_at.isoformat(), order.updated_at.isoformat()
+    parts = [order.status, order.raw_status, order.number, order.placed_iso, order.updated_iso,
              order.currency, str(order.total), order.buyer_name, order.channel, order.address_json, order.raw_json]
     for line in order.lines:
         parts += [line.external_id, line.sku, line.title, str(line.quantity), str(line.unit_price)]
@@ -202,7 +205,7 @@ def _event_payload(connection, order_id: int, item: _Order, variants: dict[str, 
         "order_id": order_id, "external_id": item.external_id, "number": item.number,
         "connection_id": connection.pk, "platform": connection.platform, "status": item.status,
         "raw_status": item.raw_status, "currency": item.currency, "total": str(item.total),
-        "placed_at": item.placed_at.isoformat(), "updated_at": item.updated_at.isoformat(),
+        "placed_at": item.placed_iso, "updated_at": item.updated_iso,
         "fulfilment_channel": item.channel,
         "lines": [{"external_id": ln.external_id, "sku": ln.sku, "quantity": ln.quantity,
                    "unit_price": str(ln.unit_price), "variant_id": variants.get(ln.sku)} for ln in item.lines],
@@ -283,7 +286,7 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
             [[connection.pk, shg_id, item.external_id, now, *content(item)] for item in to_create],
             returning=("external_id", "id"),
         )
-        if returned is None:  # the database cannot return rows from a bulk insert: read the new ids back
+        if returned is None:  # SQLite cannot return rows from executemany: read the new ids back
             returned = [(external_id, stored[0]) for external_id, stored in
                         _stored_orders(connection.pk, [item.external_id for item in to_create]).items()]
         new_ids = dict(returned)

@@ -220,3 +220,44 @@ def test_two_syncs_started_at_once_one_runs_one_skips(sandbox_http, sandbox_base
     assert sorted(results.values()) == [SyncRun.Status.SKIPPED, SyncRun.Status.SUCCESS]
     assert SyncRun.objects.filter(connection=connection, status=SyncRun.Status.SUCCESS).count() == 1
     assert_db_equals_truth(connection, account)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(db_connection.vendor != "postgresql", reason="SKIP LOCKED needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_dispatchers_never_claim_the_same_connection(monkeypatch):
+    from django.utils import timezone
+
+    from apps.integrations import tasks
+
+    shg = make_shg()
+    due = {make_connection(shg, platform="woocommerce", next_sync_at=timezone.now() - timedelta(minutes=1)).pk
+           for _ in range(30)}
+    queued: list[int] = []
+    lock = threading.Lock()
+
+    def fake_async_task(func, connection_id, *args, **kwargs):
+        with lock:
+            queued.append(connection_id)
+
+    monkeypatch.setattr(tasks, "async_task", fake_async_task)
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def dispatcher() -> None:
+        try:
+            start.wait(timeout=10)
+            for _ in range(3):
+                tasks.dispatch_due_syncs(limit=7)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=dispatcher) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert sorted(queued) == sorted(due), "every due connection was dispatched exactly once"
