@@ -21,6 +21,9 @@ $(STAMP): requirements.txt
 	@touch $(STAMP)
 
 install: $(STAMP)
+	@# Translations: rebuilt from locale/*.po when gettext is present; otherwise the committed .mo files serve.
+	@if command -v msgfmt >/dev/null 2>&1; then $(BIN)/python manage.py compilemessages --ignore=$(VENV) --verbosity 0; \
+	else echo "msgfmt not found: using the committed locale/*.mo"; fi
 
 demo: install
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput

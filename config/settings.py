@@ -43,13 +43,16 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "import_export",
     "apps.core",
     "apps.accounts",
     "apps.integrations",
     "apps.catalog",
+    "apps.inventory",
     "apps.orders",
     "apps.events",
     "apps.sandbox",
+    "apps.dashboard",
 ]
 
 MIDDLEWARE = [

@@ -9,6 +9,7 @@ admin.site.index_title = "Channels, orders and stock of every SHG"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("apps.dashboard.urls")),
     path("", include("apps.accounts.urls")),
     path("connections/", include("apps.integrations.urls")),
     path("sync/", include("apps.integrations.sync_urls")),

@@ -4,7 +4,7 @@ from django.urls import path
 from apps.accounts import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("shgs/", views.home, name="shg_list"),
     path("shgs/<int:pk>/", views.shg_detail, name="shg_detail"),
     path("tokens/", views.token_list, name="token_list"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),

@@ -86,3 +86,89 @@ class Variant(TimestampedModel):
             raise ValidationError({"shg": "A variant belongs to its product's SHG."})
         if self.price is not None and self.mrp is not None and self.mrp < self.price:
             raise ValidationError({"mrp": "The MRP cannot be below the price."})
+
+
+class Listing(TimestampedModel):
+    """A variant offered on one channel (connection): the platform's ids, the state of the offer, the price
+    it should have there, and what Haat last pushed. Stock and price pushes go to listings, never to SKUs."""
+
+    class State(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PENDING = "pending", "Pending review on the channel"
+        LIVE = "live", "Live"
+        ERROR = "error", "Refused by the channel"
+        DELISTED = "delisted", "Delisted"
+
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="listings")
+    connection = models.ForeignKey("integrations.Connection", on_delete=models.CASCADE, related_name="listings")
+    # The connection's SHG, repeated for tenancy scoping without a join.
+    shg = models.ForeignKey("accounts.SHG", on_delete=models.CASCADE, related_name="listings")
+    external_id = models.CharField(max_length=255, blank=True, help_text="ASIN, FSN, product id... as the channel names it.")
+    channel_sku = models.CharField("channel SKU", max_length=255, blank=True,
+                                   help_text="The SKU on the channel, when it differs from the variant's.")
+    # The platform ids a push needs (variant id, inventory item id, product type, listing id...).
+    external_refs = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT, db_index=True)
+    product_type = models.CharField(max_length=100, blank=True, help_text="Amazon's product type, when listing there.")
+    price_override = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
+                                         validators=[non_negative], help_text="Empty: the variant's price.")
+    mrp_override = models.DecimalField("MRP override", max_digits=12, decimal_places=2, null=True, blank=True,
+                                       validators=[non_negative])
+    # Marketplace-fulfilled offers (Amazon FBA): the marketplace holds the stock, Haat never pushes quantity.
+    fulfilled_by_marketplace = models.BooleanField(default=False)
+    # Units held back from this channel, and the most it is shown (empty: the connection's config, else none).
+    stock_buffer = models.PositiveIntegerField(null=True, blank=True)
+    stock_max = models.PositiveIntegerField(null=True, blank=True)
+    # Set when the pushed quantity or price may be stale; the push task clears it when it claims the listing.
+    stock_dirty = models.BooleanField(default=False)
+    price_dirty = models.BooleanField(default=False)
+    last_pushed_quantity = models.IntegerField(null=True, blank=True)
+    last_pushed_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["variant", "connection"]
+        constraints = [
+            models.UniqueConstraint(fields=["variant", "connection"], name="uniq_listing_per_channel"),
+            models.CheckConstraint(condition=Q(mrp_override__isnull=True) | Q(price_override__isnull=True)
+                                   | Q(mrp_override__gte=F("price_override")), name="listing_mrp_at_least_price"),
+        ]
+        indexes = [
+            models.Index(fields=["connection"], name="listing_stock_dirty_idx", condition=Q(stock_dirty=True)),
+            models.Index(fields=["connection"], name="listing_price_dirty_idx", condition=Q(price_dirty=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id} on {self.connection_id}"
+
+    @property
+    def effective_price(self) -> Decimal | None:
+        return self.price_override if self.price_override is not None else self.variant.price
+
+    @property
+    def effective_mrp(self) -> Decimal | None:
+        return self.mrp_override if self.mrp_override is not None else self.variant.mrp
+
+    def clean(self) -> None:
+        if self.price_override is not None and self.mrp_override is not None and self.mrp_override < self.price_override:
+            raise ValidationError({"mrp_override": "The MRP cannot be below the price."})
+
+
+class ChannelProduct(TimestampedModel):
+    """A product a channel returned that matched no variant by SKU: kept for a coordinator to map by hand."""
+
+    connection = models.ForeignKey("integrations.Connection", on_delete=models.CASCADE, related_name="unmatched_products")
+    shg = models.ForeignKey("accounts.SHG", on_delete=models.CASCADE, related_name="unmatched_products")
+    external_id = models.CharField(max_length=255)
+    sku = models.CharField(max_length=255, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    external_refs = models.JSONField(default=dict, blank=True)
+    mapped_to = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [models.UniqueConstraint(fields=["connection", "external_id"], name="uniq_channel_product")]
+
+    def __str__(self) -> str:
+        return self.title or self.external_id

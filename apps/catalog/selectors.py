@@ -19,10 +19,14 @@ def variant_ids_by_sku(*, shg_id: int, skus: Iterable[str]) -> dict[str, int]:
     if not wanted:
         return {}
     qn = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        matching, params = "= ANY(%s)", [shg_id, wanted]  # one array parameter
+    else:
+        matching, params = f"IN ({', '.join(['%s'] * len(wanted))})", [shg_id, *wanted]
     sql = (f"SELECT {qn('sku')}, {qn('id')} FROM {qn(Variant._meta.db_table)} "  # noqa: S608
-           f"WHERE {qn('shg_id')} = %s AND {qn('sku')} IN ({', '.join(['%s'] * len(wanted))})")
+           f"WHERE {qn('shg_id')} = %s AND {qn('sku')} {matching}")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [shg_id, *wanted])
+        cursor.execute(sql, params)
         return dict(cursor.fetchall())
 
 

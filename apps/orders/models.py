@@ -44,7 +44,7 @@ class Order(TimestampedModel):
     fulfilment_channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.MERCHANT)
     # The platform's order document as last fetched: fulfilment pushes need ids only it carries.
     raw = models.JSONField(default=dict, blank=True)
-    # Digest of everything above that comes from the platform, lines included: unchanged => no write.
+    # Digest of the normalized fields above and the lines, the platform's updated_at included: same => no write.
     content_hash = models.CharField(max_length=32, blank=True, editable=False)
 
     class Meta:

@@ -92,7 +92,7 @@ class _Order:
     buyer_name: str
     channel: str
     address_json: str
-    raw_json: str
+    raw: dict[str, Any]
     lines: list[_Line]
     content_hash: str = ""
     placed_iso: str = ""
@@ -166,14 +166,17 @@ def _normalize(order: OrderData, problems: list[str]) -> _Order:
         external_id=eid, status=status, raw_status=(order.raw_status or "")[:100],
         number=(order.number or "")[:100], placed_at=placed_at, updated_at=updated_at, currency=currency, total=total,
         buyer_name=(order.buyer_name or "")[:255], channel=channel, address_json=_encode(address),
-        raw_json=_encode(raw), lines=lines,
+        raw=raw, lines=lines,
     )
 
 
 def _hash(order: _Order) -> str:
+    """Digest of every normalized field and line. The platform's own updated_at is in it, so any change the
+    platform records changes the hash; the raw document is not hashed (encoding it for every order of every
+    re-read page would cost more than the whole comparison) and is rewritten whenever the order is."""
     order.placed_iso, order.updated_iso = order.placed_at.isoformat(), order.updated_at.isoformat()
     parts = [order.status, order.raw_status, order.number, order.placed_iso, order.updated_iso,
-             order.currency, str(order.total), order.buyer_name, order.channel, order.address_json, order.raw_json]
+             order.currency, str(order.total), order.buyer_name, order.channel, order.address_json]
     for line in order.lines:
         parts += [line.external_id, line.sku, line.title, str(line.quantity), str(line.unit_price)]
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
@@ -231,11 +234,14 @@ def _stored_orders(connection_id: int, external_ids: list[str]) -> dict[str, tup
     if not external_ids:
         return {}
     qn = db_connection.ops.quote_name
-    placeholders = ", ".join(["%s"] * len(external_ids))
+    if db_connection.vendor == "postgresql":
+        matching, params = "= ANY(%s)", [connection_id, list(external_ids)]  # one array parameter
+    else:
+        matching, params = f"IN ({', '.join(['%s'] * len(external_ids))})", [connection_id, *external_ids]
     sql = (f"SELECT {qn('id')}, {qn('external_id')}, {qn('content_hash')}, {qn('status')}, {qn('remote_updated_at')} "  # noqa: S608
-           f"FROM {qn(Order._meta.db_table)} WHERE {qn('connection_id')} = %s AND {qn('external_id')} IN ({placeholders})")
+           f"FROM {qn(Order._meta.db_table)} WHERE {qn('connection_id')} = %s AND {qn('external_id')} {matching}")
     with db_connection.cursor() as cursor:
-        cursor.execute(sql, [connection_id, *external_ids])
+        cursor.execute(sql, params)
         return {external_id: (pk, content_hash, status, _aware(updated))
                 for pk, external_id, content_hash, status, updated in cursor.fetchall()}
 
@@ -279,7 +285,7 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
 
     def content(item: _Order) -> list[Any]:
         return [item.number, item.status, item.raw_status, item.placed_at, item.updated_at, item.currency, item.total,
-                item.buyer_name, item.address_json, item.channel, item.raw_json, item.content_hash, now]
+                item.buyer_name, item.address_json, item.channel, _encode(item.raw), item.content_hash, now]
 
     if to_create:
         returned = BulkWriter(Order, ORDER_INSERT_COLUMNS).insert(

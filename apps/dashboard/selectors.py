@@ -1,0 +1,226 @@
+"""The numbers of the coordinator's overview, read in a fixed number of queries whatever the data size.
+
+Every read is scoped to the SHGs the user may see (apps.accounts.selectors). Aggregation happens in the
+database, grouped by SHG and currency: amounts in different currencies are never added together.
+Counting rules: an order counts when it is not cancelled; revenue leaves out cancelled and returned orders.
+Days are calendar days in the project's time zone (Asia/Kolkata by default), today included.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Min, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from apps.accounts.selectors import visible_shgs
+from apps.integrations.connectors.registry import UnknownPlatform, get_connector_class
+from apps.integrations.models import Connection
+from apps.orders.models import Fulfilment, Order
+
+WINDOWS = (("today", 1), ("week", 7), ("month", 30))
+CHART_DAYS = 30
+ACTION_LIST_SIZE = 10
+# A connection whose last success is older than this many poll intervals is called stale.
+STALE_AFTER_INTERVALS = 3
+
+NOT_COUNTED = (Order.Status.CANCELLED,)
+NO_REVENUE = (Order.Status.CANCELLED, Order.Status.RETURNED)
+
+
+@dataclass
+class Window:
+    orders: int = 0
+    revenue: dict[str, Decimal] = field(default_factory=dict)
+
+    def add(self, orders: int, currency: str, amount: Decimal | None) -> None:
+        self.orders += orders
+        if amount:
+            self.revenue[currency] = self.revenue.get(currency, Decimal("0")) + amount
+
+
+@dataclass
+class ShgNumbers:
+    shg_id: int | None
+    name: str
+    today: Window = field(default_factory=Window)
+    week: Window = field(default_factory=Window)
+    month: Window = field(default_factory=Window)
+    unshipped: int = 0
+    oldest_unshipped: datetime | None = None
+    failed_pushes: int = 0
+
+    @property
+    def needs_action(self) -> int:
+        return self.unshipped + self.failed_pushes
+
+
+@dataclass
+class ConnectionHealth:
+    connection: Connection
+    channel: str
+    health: str  # ok, stale, error, needs_reauth, pending
+    last_success_at: datetime | None
+    next_sync_at: datetime | None
+    last_error: str
+
+
+@dataclass
+class ChartSeries:
+    channel: str
+    platform: str
+    values: list[Decimal]
+
+
+@dataclass
+class RevenueChart:
+    currency: str
+    days: list[date]
+    series: list[ChartSeries]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((sum(s.values, Decimal("0")) for s in self.series), Decimal("0"))
+
+
+@dataclass
+class Overview:
+    shgs: list[ShgNumbers]
+    total: ShgNumbers
+    charts: list[RevenueChart]
+    action_orders: list[Order]
+    connections: list[ConnectionHealth]
+    today: date
+
+
+def channel_name(platform: str) -> str:
+    try:
+        return get_connector_class(platform).name
+    except (UnknownPlatform, ImportError):
+        return platform
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+def overview_for(user, *, shg_id: int | None = None, now: datetime | None = None) -> Overview:
+    """Everything the overview page shows, for all the user's SHGs or one of them (already validated).
+
+    Six queries: SHGs, window totals, chart, unshipped counts, failed pushes, connections; plus one for the
+    oldest orders needing action.
+    """
+    now = timezone.localtime(now or timezone.now())
+    today = now.date()
+    starts = {name: _day_start(today - timedelta(days=days - 1)) for name, days in WINDOWS}
+    shgs = visible_shgs(user)
+    if shg_id is not None:
+        shgs = shgs.filter(pk=shg_id)
+    shg_ids = shgs.values("id")
+    shg_rows = list(shgs.order_by("name").values_list("id", "name"))
+    numbers = {pk: ShgNumbers(shg_id=pk, name=name) for pk, name in shg_rows}
+    total = ShgNumbers(shg_id=None, name="")
+
+    orders = Order.objects.filter(shg_id__in=shg_ids)
+    recent = orders.filter(placed_at__gte=starts["month"]).exclude(status__in=NOT_COUNTED)
+    paid = ~Q(status__in=NO_REVENUE)
+    aggregates = {}
+    for name, _days in WINDOWS:
+        in_window = Q(placed_at__gte=starts[name])
+        aggregates[f"{name}_orders"] = Count("id", filter=in_window)
+        aggregates[f"{name}_revenue"] = Sum("total", filter=in_window & paid)
+    for row in recent.values("shg_id", "currency").annotate(**aggregates).order_by():
+        for target in (numbers.get(row["shg_id"]), total):
+            if target is None:
+                continue
+            for name, _days in WINDOWS:
+                getattr(target, name).add(row[f"{name}_orders"], row["currency"], row[f"{name}_revenue"])
+
+    charts = _revenue_charts(orders, today=today)
+
+    unshipped = orders.filter(status=Order.Status.UNSHIPPED, fulfilment_channel=Order.Channel.MERCHANT)
+    for row in unshipped.values("shg_id").annotate(n=Count("id"), oldest=Min("placed_at")).order_by():
+        for target in (numbers.get(row["shg_id"]), total):
+            if target is not None:
+                target.unshipped += row["n"]
+                if target.oldest_unshipped is None or row["oldest"] < target.oldest_unshipped:
+                    target.oldest_unshipped = row["oldest"]
+    failed = Fulfilment.objects.filter(order__shg_id__in=shg_ids, push_state=Fulfilment.PushState.FAILED)
+    for row in failed.values("order__shg_id").annotate(n=Count("id")).order_by():
+        for target in (numbers.get(row["order__shg_id"]), total):
+            if target is not None:
+                target.failed_pushes += row["n"]
+
+    action_orders = list(unshipped.select_related("connection", "shg").order_by("placed_at", "id")[:ACTION_LIST_SIZE])
+    connections = connection_health(shg_ids=shg_ids, now=now)
+    return Overview(shgs=list(numbers.values()), total=total, charts=charts, action_orders=action_orders,
+                    connections=connections, today=today)
+
+
+def _revenue_charts(orders, *, today: date) -> list[RevenueChart]:
+    """Revenue per channel per day over the last CHART_DAYS days, one chart per currency (largest first)."""
+    days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
+    index = {day: n for n, day in enumerate(days)}
+    rows = (
+        orders.filter(placed_at__gte=_day_start(days[0]))
+        .exclude(status__in=NO_REVENUE)
+        .annotate(day=TruncDate("placed_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "connection__platform", "currency")
+        .annotate(revenue=Sum("total"))
+        .order_by()
+    )
+    per_currency: dict[str, dict[str, list[Decimal]]] = defaultdict(dict)
+    for row in rows:
+        n = index.get(row["day"])
+        if n is None:
+            continue
+        series = per_currency[row["currency"]].setdefault(row["connection__platform"], [Decimal("0")] * CHART_DAYS)
+        series[n] += row["revenue"] or Decimal("0")
+    charts = [
+        RevenueChart(currency=currency, days=days, series=[
+            ChartSeries(channel=channel_name(platform), platform=platform, values=values)
+            for platform, values in sorted(by_platform.items())
+        ])
+        for currency, by_platform in per_currency.items()
+    ]
+    return sorted(charts, key=lambda chart: chart.total, reverse=True)
+
+
+def connection_health(*, shg_ids, now: datetime) -> list[ConnectionHealth]:
+    """Every connection that is not disconnected, worst first: what a coordinator should look at."""
+    connections = (
+        Connection.objects.filter(shg_id__in=shg_ids)
+        .exclude(status=Connection.Status.DISABLED)
+        .select_related("shg")
+        .only("id", "platform", "display_name", "status", "last_success_at", "next_sync_at", "last_error",
+              "poll_interval", "shg__name")
+    )
+    result = []
+    for connection in connections:
+        result.append(ConnectionHealth(
+            connection=connection, channel=channel_name(connection.platform), health=_health(connection, now),
+            last_success_at=connection.last_success_at, next_sync_at=connection.next_sync_at,
+            last_error=connection.last_error if connection.status != Connection.Status.ACTIVE else "",
+        ))
+    order = {"needs_reauth": 0, "error": 1, "stale": 2, "pending": 3, "ok": 4}
+    return sorted(result, key=lambda h: (order[h.health], h.connection.shg.name, h.channel))
+
+
+def _health(connection: Connection, now: datetime) -> str:
+    if connection.status == Connection.Status.NEEDS_REAUTH:
+        return "needs_reauth"
+    if connection.status == Connection.Status.ERROR:
+        return "error"
+    if connection.status == Connection.Status.PENDING:
+        return "pending"
+    try:
+        interval = connection.effective_poll_interval
+    except (UnknownPlatform, ImportError):
+        return "error"
+    if connection.last_success_at is None or now - connection.last_success_at > interval * STALE_AFTER_INTERVALS:
+        return "stale"
+    return "ok"
