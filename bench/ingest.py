@@ -37,6 +37,7 @@ NAME = "ingest: 10,000 orders x 3 lines through upsert_orders"
 ORDERS = 10_000
 LINES_PER_ORDER = 3
 PAGE_SIZE = 100
+REPEAT = 3  # the raw floor, upsert_orders and the re-ingest are timed best of 3; the slow naive loops once
 TARGET_RAW_SHARE = 0.40
 TARGET_NAIVE_FACTOR = 10.0
 TARGET_REINGEST_SHARE = 1 / 3
@@ -227,34 +228,42 @@ def _verdict(ok: bool) -> str:
 
 def run() -> list[str]:
     from apps.events.models import Event
+    from apps.integrations.models import Connection
     from apps.orders.models import Order, OrderLine
 
     orders = make_orders()
     _shg, new_connection = _setup()
     report = [f"{ORDERS:,} orders x {LINES_PER_ORDER} lines; upsert_orders and the naive loops in pages of {PAGE_SIZE}, "
-              "one transaction per page"]
+              f"one transaction per page; best of {REPEAT} for the floor, the upsert and the re-ingest"]
     lines_expected = ORDERS * LINES_PER_ORDER
 
-    def measure(write) -> float:
-        _clear()
-        target = new_connection()
-        seconds, _ = timed(lambda: write(target, orders))
-        assert OrderLine.objects.filter(order__connection=target).count() == lines_expected
-        return seconds
+    def measure(write, repeat: int = REPEAT) -> float:
+        """Best of `repeat` runs, each from empty tables: the machine's neighbours only ever add time."""
+        best = float("inf")
+        for _ in range(repeat):
+            _clear()
+            target = new_connection()
+            seconds, _ = timed(lambda target=target: write(target, orders))
+            assert OrderLine.objects.filter(order__connection=target).count() == lines_expected
+            best = min(best, seconds)
+        return best
 
     raw_s = measure(raw_floor)
-    naive_s = measure(naive_loop)
-    save_s = measure(naive_save_loop)
+    naive_s = measure(naive_loop, repeat=1)
+    save_s = measure(naive_save_loop, repeat=1)
+    upsert_s = measure(upsert_in_pages)
 
-    _clear()
-    target = new_connection()
-    upsert_s, first = timed(lambda: upsert_in_pages(target, orders))
-    assert first.created == ORDERS and OrderLine.objects.count() == lines_expected
+    target = Connection.objects.latest("pk")  # the last upsert's connection holds the 10,000 orders
     events = Event.objects.count()
+    assert Order.objects.filter(connection=target).count() == ORDERS and events == ORDERS
     counter = WriteCounter()
+    reingest_s = float("inf")
     with db.execute_wrapper(counter):
-        reingest_s, again = timed(lambda: upsert_in_pages(target, orders))
-    assert again.unchanged == ORDERS and Event.objects.count() == events
+        for _ in range(REPEAT):
+            seconds, again = timed(lambda: upsert_in_pages(target, orders))
+            assert again.unchanged == ORDERS and again.written == 0
+            reingest_s = min(reingest_s, seconds)
+    assert Event.objects.count() == events
 
     _clear()
     memory_target = new_connection()

@@ -14,6 +14,8 @@ urlpatterns = [
     path("connections/", include("apps.integrations.urls")),
     path("sync/", include("apps.integrations.sync_urls")),
     path("orders/", include("apps.orders.urls")),
+    path("catalog/", include("apps.catalog.urls")),
+    path("inventory/", include("apps.inventory.urls")),
     path("webhooks/", include("apps.integrations.webhook_urls")),
     path("api/", include("config.api_urls")),
 ]

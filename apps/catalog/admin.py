@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from apps.catalog.models import Product, Variant
+from apps.catalog.models import ChannelProduct, Listing, Product, Variant
 
 
 class VariantInlineForm(forms.ModelForm):
@@ -54,3 +54,23 @@ class VariantAdmin(admin.ModelAdmin):
     search_fields = ["sku", "barcode", "product__title"]
     list_select_related = ["product", "shg"]
     autocomplete_fields = ["product"]
+
+
+@admin.register(Listing)
+class ListingAdmin(admin.ModelAdmin):
+    list_display = ["variant", "connection", "state", "external_id", "price_override", "last_pushed_quantity",
+                    "last_pushed_price", "last_pushed_at", "stock_dirty"]
+    list_filter = ["state", "fulfilled_by_marketplace", "connection__platform"]
+    search_fields = ["variant__sku", "external_id", "channel_sku"]
+    list_select_related = ["variant", "connection"]
+    raw_id_fields = ["variant", "connection", "shg"]
+    readonly_fields = ["last_pushed_quantity", "last_pushed_price", "last_pushed_at", "last_error"]
+
+
+@admin.register(ChannelProduct)
+class ChannelProductAdmin(admin.ModelAdmin):
+    list_display = ["title", "external_id", "connection", "mapped_to", "updated_at"]
+    list_filter = ["connection__platform"]
+    search_fields = ["title", "external_id"]
+    list_select_related = ["connection", "mapped_to"]
+    raw_id_fields = ["connection", "shg", "mapped_to"]

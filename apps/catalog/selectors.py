@@ -36,3 +36,24 @@ def product_list(*, principal: Principal) -> QuerySet[Product]:
 
 def variant_list(*, principal: Principal) -> QuerySet[Variant]:
     return scope_by_shg(Variant.objects.all(), principal).select_related("product", "shg")
+
+
+def variant_matrix(*, principal: Principal, shg_id: int | None = None) -> QuerySet[Variant]:
+    """Variants with their product and listings (state per channel) for the catalog page: three queries a page
+    whatever its size (variants+products, listings+connections, counted by the paginator)."""
+    from django.db.models import Prefetch
+
+    from apps.catalog.models import Listing
+
+    queryset = variant_list(principal=principal)
+    if shg_id:
+        queryset = queryset.filter(shg_id=shg_id)
+    return queryset.order_by("product__title", "sku").prefetch_related(
+        Prefetch("listings", queryset=Listing.objects.select_related("connection").order_by("connection_id")))
+
+
+def unmatched_products(*, principal: Principal):
+    from apps.catalog.models import ChannelProduct
+
+    return (scope_by_shg(ChannelProduct.objects.filter(mapped_to__isnull=True), principal)
+            .select_related("connection", "shg").order_by("connection_id", "title"))

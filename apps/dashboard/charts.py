@@ -14,30 +14,37 @@ from apps.dashboard.selectors import RevenueChart
 
 # Colour-blind-safe (Okabe-Ito) colours, one per channel in a fixed order.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
-WIDTH, HEIGHT = 600, 220
-LEFT, BOTTOM, TOP = 56, 24, 8
+# A narrow viewBox keeps the axis text legible when a 360 px phone scales the chart down.
+WIDTH, HEIGHT = 400, 190
+LEFT, BOTTOM, TOP = 50, 22, 8
 
 
+# Coordinates are strings formatted here, not floats: the template engine would localize floats (slowly,
+# and with a decimal comma in some locales, which breaks SVG).
 @dataclass
 class Segment:
-    x: float
-    y: float
-    width: float
-    height: float
+    x: str
+    y: str
+    width: str
+    height: str
     colour: str
     title: str
 
 
 @dataclass
 class Tick:
-    y: float
+    y: str
     value: Decimal
 
 
 @dataclass
 class Label:
-    x: float
+    x: str
     text: str
+
+
+def _coord(value: float) -> str:
+    return f"{value:.1f}"
 
 
 @dataclass
@@ -82,12 +89,12 @@ def stacked_bars(chart: RevenueChart) -> SvgChart:
             height = float(value) * scale
             base -= height
             segments.append(Segment(
-                x=round(LEFT + n * slot + slot * 0.15, 1), y=round(base, 1), width=round(slot * 0.7, 1),
-                height=round(height, 1), colour=PALETTE[index % len(PALETTE)],
+                x=_coord(LEFT + n * slot + slot * 0.15), y=_coord(base), width=_coord(slot * 0.7),
+                height=_coord(height), colour=PALETTE[index % len(PALETTE)],
                 title=f"{day.isoformat()} {series.channel}: {value} {chart.currency}",
             ))
-    ticks = [Tick(y=round(HEIGHT - BOTTOM - plot_height * k / 4, 1), value=top * k / 4) for k in range(5)]
-    labels = [Label(x=round(LEFT + n * slot + slot / 2, 1), text=day.strftime("%d %b"))
+    ticks = [Tick(y=_coord(HEIGHT - BOTTOM - plot_height * k / 4), value=top * k / 4) for k in range(5)]
+    labels = [Label(x=_coord(LEFT + n * slot + slot / 2), text=day.strftime("%d %b"))
               for n, day in enumerate(chart.days) if n % 7 == (days - 1) % 7]
     legend = [(PALETTE[i % len(PALETTE)], s.channel) for i, s in enumerate(chart.series)]
     return SvgChart(width=WIDTH, height=HEIGHT, left=LEFT, plot_bottom=HEIGHT - BOTTOM, segments=segments,

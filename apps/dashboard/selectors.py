@@ -3,6 +3,8 @@
 Every read is scoped to the SHGs the user may see (apps.accounts.selectors). Aggregation happens in the
 database, grouped by SHG and currency: amounts in different currencies are never added together.
 Counting rules: an order counts when it is not cancelled; revenue leaves out cancelled and returned orders.
+"Needs action" is merchant-fulfilled orders not yet shipped, tracking pushes that failed, and order lines
+the stock could not cover (apps.inventory's oversold reservations).
 Days are calendar days in the project's time zone (Asia/Kolkata by default), today included.
 """
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -20,6 +23,7 @@ from django.utils import timezone
 from apps.accounts.selectors import visible_shgs
 from apps.integrations.connectors.registry import UnknownPlatform, get_connector_class
 from apps.integrations.models import Connection
+from apps.inventory.models import StockReservation
 from apps.orders.models import Fulfilment, Order
 
 WINDOWS = (("today", 1), ("week", 7), ("month", 30))
@@ -53,10 +57,12 @@ class ShgNumbers:
     unshipped: int = 0
     oldest_unshipped: datetime | None = None
     failed_pushes: int = 0
+    oversold_lines: int = 0
+    oversold_units: int = 0
 
     @property
     def needs_action(self) -> int:
-        return self.unshipped + self.failed_pushes
+        return self.unshipped + self.failed_pushes + self.oversold_lines
 
 
 @dataclass
@@ -67,6 +73,7 @@ class ConnectionHealth:
     last_success_at: datetime | None
     next_sync_at: datetime | None
     last_error: str
+    sync_due: bool = False
 
 
 @dataclass
@@ -108,11 +115,11 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, datetime.min.time()))
 
 
-def overview_for(user, *, shg_id: int | None = None, now: datetime | None = None) -> Overview:
+def overview_for(user: AbstractBaseUser, *, shg_id: int | None = None, now: datetime | None = None) -> Overview:
     """Everything the overview page shows, for all the user's SHGs or one of them (already validated).
 
-    Six queries: SHGs, window totals, chart, unshipped counts, failed pushes, connections; plus one for the
-    oldest orders needing action.
+    Eight queries: SHGs, window totals, chart, unshipped counts, failed pushes, oversold lines, the oldest
+    orders to ship, connections.
     """
     now = timezone.localtime(now or timezone.now())
     today = now.date()
@@ -120,8 +127,10 @@ def overview_for(user, *, shg_id: int | None = None, now: datetime | None = None
     shgs = visible_shgs(user)
     if shg_id is not None:
         shgs = shgs.filter(pk=shg_id)
-    shg_ids = shgs.values("id")
     shg_rows = list(shgs.order_by("name").values_list("id", "name"))
+    # A plain id list (a coordinator has tens of SHGs, not thousands) spares every later query the
+    # tenancy subquery with its DISTINCT and joins.
+    shg_ids = [pk for pk, _name in shg_rows]
     numbers = {pk: ShgNumbers(shg_id=pk, name=name) for pk, name in shg_rows}
     total = ShgNumbers(shg_id=None, name="")
 
@@ -155,7 +164,21 @@ def overview_for(user, *, shg_id: int | None = None, now: datetime | None = None
             if target is not None:
                 target.failed_pushes += row["n"]
 
-    action_orders = list(unshipped.select_related("connection", "shg").order_by("placed_at", "id")[:ACTION_LIST_SIZE])
+    # Lines two channels sold from the same last units: still held (active), part of them not in stock.
+    oversold = StockReservation.objects.filter(order__shg_id__in=shg_ids, oversold__gt=0,
+                                               state=StockReservation.State.ACTIVE)
+    for row in oversold.values("order__shg_id").annotate(lines=Count("id"), units=Sum("oversold")).order_by():
+        for target in (numbers.get(row["order__shg_id"]), total):
+            if target is not None:
+                target.oversold_lines += row["lines"]
+                target.oversold_units += row["units"]
+
+    action_orders = list(
+        unshipped.select_related("connection", "shg")
+        .only("id", "number", "external_id", "placed_at", "total", "currency", "connection__display_name",
+              "connection__platform", "shg__name")
+        .order_by("placed_at", "id")[:ACTION_LIST_SIZE]
+    )
     connections = connection_health(shg_ids=shg_ids, now=now)
     return Overview(shgs=list(numbers.values()), total=total, charts=charts, action_orders=action_orders,
                     connections=connections, today=today)
@@ -190,7 +213,7 @@ def _revenue_charts(orders, *, today: date) -> list[RevenueChart]:
     return sorted(charts, key=lambda chart: chart.total, reverse=True)
 
 
-def connection_health(*, shg_ids, now: datetime) -> list[ConnectionHealth]:
+def connection_health(*, shg_ids: list[int], now: datetime) -> list[ConnectionHealth]:
     """Every connection that is not disconnected, worst first: what a coordinator should look at."""
     connections = (
         Connection.objects.filter(shg_id__in=shg_ids)
@@ -205,6 +228,7 @@ def connection_health(*, shg_ids, now: datetime) -> list[ConnectionHealth]:
             connection=connection, channel=channel_name(connection.platform), health=_health(connection, now),
             last_success_at=connection.last_success_at, next_sync_at=connection.next_sync_at,
             last_error=connection.last_error if connection.status != Connection.Status.ACTIVE else "",
+            sync_due=connection.next_sync_at is not None and connection.next_sync_at <= now,
         ))
     order = {"needs_reauth": 0, "error": 1, "stale": 2, "pending": 3, "ok": 4}
     return sorted(result, key=lambda h: (order[h.health], h.connection.shg.name, h.channel))

@@ -1,8 +1,10 @@
 """The coordinator's overview: thin, the numbers come from selectors.overview_for."""
 
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.templatetags.static import static
+from django.utils.cache import patch_vary_headers
 
 from apps.accounts.selectors import visible_shgs
 from apps.dashboard import charts, selectors
@@ -13,7 +15,7 @@ CHART_JS = "vendor/chartjs/chart-4.6.1.umd.min.js"
 
 
 @login_required
-def overview(request):
+def overview(request: HttpRequest) -> HttpResponse:
     shgs = visible_shgs(request.user).order_by("name")
     form = OverviewFilterForm(request.GET or None, shgs=shgs)
     shg = form.cleaned_data["shg"] if form.is_bound and form.is_valid() else None
@@ -30,6 +32,9 @@ def overview(request):
         "chartjs_url": static(CHART_JS),
         "other_currencies": [c.currency for c in data.charts[1:]],
     }
-    partial = request.htmx and request.htmx.target == "overview"
+    # The SHG filter swaps only the overview's body; a history restore (back button) needs the whole page.
+    partial = request.htmx and request.htmx.target == "overview" and not request.htmx.history_restore_request
     template = "dashboard/_overview_body.html" if partial else "dashboard/overview.html"
-    return render(request, template, context)
+    response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from apps.core.logging import redact
 from apps.events.services import publish
-from apps.integrations.connectors.base import Connector, Page
+from apps.integrations.connectors.base import Capability, Connector, Page
 from apps.integrations.connectors.errors import (
     AuthError,
     ConnectorError,
@@ -54,6 +54,7 @@ MAX_BACKOFF = timedelta(hours=6)
 MAX_PAGES = 10_000
 MAX_ERROR_LENGTH = 2_000
 MAX_PAYLOAD_LENGTH = 8_000
+STREAM_CAPABILITIES = {SyncRun.Stream.ORDERS: Capability.ORDERS, SyncRun.Stream.PRODUCTS: Capability.PRODUCTS}
 
 
 def lock_timeout() -> timedelta:
@@ -168,18 +169,15 @@ def sync_connection(*, connection_id: int, stream: str = SyncRun.Stream.ORDERS, 
     claimed_run = SyncRun.objects.filter(pk=run_id, connection=connection).first() if run_id is not None else None
     if run_id is not None and (claimed_run is None or claimed_run.status != SyncRun.Status.RUNNING):
         return claimed_run  # taken over as abandoned while it waited in the queue: nothing left to do
-    if claimed_run is not None and not connection.is_syncable:
-        SyncRun.objects.filter(pk=claimed_run.pk).update(
-            status=SyncRun.Status.SKIPPED, finished_at=timezone.now(),
-            error=f"The connection is {connection.get_status_display().lower()}: it is not synced.")
+    reason = _why_not_synced(connection, stream)
+    if reason and claimed_run is not None:
+        SyncRun.objects.filter(pk=claimed_run.pk).update(status=SyncRun.Status.SKIPPED, finished_at=timezone.now(),
+                                                         error=reason)
         claimed_run.refresh_from_db()
         return claimed_run
-    if not connection.is_syncable:
-        return SyncRun.objects.create(
-            connection=connection, stream=stream, trigger=trigger, requested_by=requested_by,
-            status=SyncRun.Status.SKIPPED, finished_at=timezone.now(),
-            error=f"The connection is {connection.get_status_display().lower()}: it is not synced.",
-        )
+    if reason:
+        return SyncRun.objects.create(connection=connection, stream=stream, trigger=trigger, requested_by=requested_by,
+                                      status=SyncRun.Status.SKIPPED, finished_at=timezone.now(), error=reason)
     run, claimed = (claimed_run, True) if claimed_run is not None else _claim(connection, stream, trigger, requested_by)
     if not claimed:
         logger.info("sync of connection %s %s skipped: another run holds the lock", connection.pk, stream)
@@ -204,6 +202,29 @@ def sync_connection(*, connection_id: int, stream: str = SyncRun.Stream.ORDERS, 
         _record_success(run, connection, connector, progress)
     run.refresh_from_db()
     return run
+
+
+def available_streams(connection: Connection) -> list[str]:
+    """The streams this connection's platform offers (what a "Sync now" button may ask for)."""
+    try:
+        connector_class = connection.connector_class
+    except (UnknownPlatform, ImportError):
+        return []
+    return [stream for stream, capability in STREAM_CAPABILITIES.items() if connector_class.supports(capability)]
+
+
+def _why_not_synced(connection: Connection, stream: str) -> str:
+    """Why this stream of this connection is not read now ("" when it is): a connection waiting for a
+    reconnect or disconnected, or a platform that does not offer the stream."""
+    if not connection.is_syncable:
+        return f"The connection is {connection.get_status_display().lower()}: it is not synced."
+    try:
+        connector_class = connection.connector_class
+    except (UnknownPlatform, ImportError):
+        return ""  # the run fails and records why
+    if not connector_class.supports(STREAM_CAPABILITIES[stream]):
+        return f"{connector_class.name} does not offer its {stream} to Haat."
+    return ""
 
 
 def _stats(connector: Connector | None) -> dict[str, int]:
@@ -318,6 +339,8 @@ def _record_success(run: SyncRun, connection: Connection, connector: Connector |
     with transaction.atomic():
         SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.SUCCESS, finished_at=now, heartbeat_at=now,
                                                  cursor_after=progress.cursor_after, **_stats(connector))
+        if run.stream != SyncRun.Stream.ORDERS:
+            return  # the schedule, the failure count and the status follow the orders stream
         Connection.objects.filter(pk=connection.pk).update(
             last_sync_at=now, last_success_at=now, consecutive_failures=0, last_error="",
             next_sync_at=now + connection.effective_poll_interval, updated_at=now,
@@ -359,15 +382,19 @@ def _write_failure(run: SyncRun, connection: Connection, connector: Connector | 
         payload = redact(exc.raw)[:MAX_PAYLOAD_LENGTH]
     with transaction.atomic():
         locked = Connection.objects.select_for_update().select_related("shg").get(pk=connection.pk)
-        failures = locked.consecutive_failures + 1
-        updates: dict[str, Any] = {"last_sync_at": now, "consecutive_failures": failures, "last_error": message,
-                                   "updated_at": now}
+        # The schedule, the failure count and the status follow the orders stream (the scheduled one); refused
+        # credentials are the connection's whatever the stream.
+        scheduled = run.stream == SyncRun.Stream.ORDERS
+        failures = locked.consecutive_failures + (1 if scheduled else 0)
+        updates: dict[str, Any] = {"last_error": message, "updated_at": now}
+        if scheduled:
+            updates.update(last_sync_at=now, consecutive_failures=failures)
         became_reauth = False
         if is_auth:
             became_reauth = locked.status != Connection.Status.NEEDS_REAUTH
             updates["status"] = Connection.Status.NEEDS_REAUTH
             updates["next_sync_at"] = None
-        else:
+        elif scheduled:
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
             updates["next_sync_at"] = now + backoff_delay(failures, retry_after=retry_after)
             if locked.status == Connection.Status.ACTIVE:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.selectors import editable_shg_ids, scope_by_shg
 from apps.integrations.models import Connection, SyncRun
+from apps.integrations.sync import available_streams
 from apps.integrations.tasks import enqueue_sync
 
 RUNS_SHOWN = 50
@@ -36,7 +37,8 @@ def run_list(request, pk: int):
     return render(request, "sync/run_list.html", {
         "connection": connection, "runs": runs[:RUNS_SHOWN],
         "older": runs[RUNS_SHOWN - 1].pk if len(runs) > RUNS_SHOWN else None,
-        "can_edit": connection.shg_id in editable_shg_ids(request.user), "streams": SyncRun.Stream.choices,
+        "can_edit": connection.shg_id in editable_shg_ids(request.user),
+        "streams": [(value, label) for value, label in SyncRun.Stream.choices if value in available_streams(connection)],
     })
 
 

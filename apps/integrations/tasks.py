@@ -32,7 +32,11 @@ def run_sync(connection_id: int, stream: str = SyncRun.Stream.ORDERS, trigger: s
     from django.contrib.auth import get_user_model
 
     requested_by = get_user_model().objects.filter(pk=requested_by_id).first() if requested_by_id else None
-    run = sync_connection(connection_id=connection_id, stream=stream, trigger=trigger, requested_by=requested_by)
+    try:
+        run = sync_connection(connection_id=connection_id, stream=stream, trigger=trigger, requested_by=requested_by)
+    except Connection.DoesNotExist:
+        logger.info("connection %s was deleted before its sync ran", connection_id)
+        return {"run": None, "status": "gone"}
     return {"run": run.pk, "status": run.status, "fetched": run.fetched, "created": run.created,
             "updated": run.updated, "requests": run.requests, "retries": run.retries}
 

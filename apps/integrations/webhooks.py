@@ -197,7 +197,7 @@ def webhook_receive(*, platform: str, connection_uuid: UUID, body: bytes, header
     fields = ["id", "uuid", "platform", "external_account_id", "status", "shg_id"]
     if spec.per_connection_secret:
         fields.append("credentials")
-    connection = next(iter(Connection.objects.filter(uuid=connection_uuid, platform=platform).only(*fields)[:1]), None)
+    connection = next(iter(Connection.objects.filter(uuid=connection_uuid, platform=platform).only(*fields).order_by()[:1]), None)
     if connection is None:
         return Reception(404, "unknown connection")
     headers = CaseInsensitiveDict(headers)

@@ -4,6 +4,7 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from apps.accounts.models import SHG
 from apps.accounts.selectors import visible_shgs
 from apps.integrations.connectors.registry import UnknownPlatform, get_connector_class
 from apps.integrations.models import Connection
@@ -18,7 +19,7 @@ def platform_name(slug: str) -> str:
 
 
 def _shgs(request):
-    return visible_shgs(request.user) if request is not None else Order.objects.none()
+    return visible_shgs(request.user) if request is not None else SHG.objects.none()
 
 
 def _connections(request):

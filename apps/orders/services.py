@@ -321,6 +321,12 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
         result.updated = len(to_update)
 
     publish_many(events)
+    # Reserve or release stock in this same transaction: an order arriving by webhook must reach the other
+    # channels' quantities in seconds, faster than the outbox relay's schedule (apps/inventory/services.py).
+    from apps.inventory.services import stock_sync_orders
+
+    written = [*(new_ids.values() if to_create else ()), *(pk for pk, _old, _item in to_update)]
+    stock_sync_orders(order_ids=written, origin_connection_id=connection.pk)
     return result
 
 

@@ -24,13 +24,16 @@
     canvas.hidden = false;
     var figure = canvas.parentNode.querySelector("figure");
     if (figure) figure.hidden = true;
-    var money = new Intl.NumberFormat(document.documentElement.lang === "hi" ? "hi-IN" : "en-IN",
-      {style: "currency", currency: data.currency});
+    var locale = document.documentElement.lang === "hi" ? "hi-IN" : "en-IN";
+    var money = new Intl.NumberFormat(locale, {style: "currency", currency: data.currency});
+    var day = new Intl.DateTimeFormat(locale, {day: "numeric", month: "short", timeZone: "UTC"});
+    var labels = data.labels.map(function (iso) { return day.format(new Date(iso + "T00:00:00Z")); });
     new window.Chart(canvas, {
       type: "bar",
-      data: {labels: data.labels, datasets: data.datasets},
+      data: {labels: labels, datasets: data.datasets},
       options: {
         responsive: true,
+        aspectRatio: window.innerWidth < 600 ? 1.2 : 2.2,
         scales: {x: {stacked: true}, y: {stacked: true, ticks: {callback: function (v) { return money.format(v); }}}},
         plugins: {tooltip: {callbacks: {label: function (c) { return c.dataset.label + ": " + money.format(c.parsed.y); }}}}
       }

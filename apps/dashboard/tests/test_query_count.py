@@ -21,7 +21,7 @@ def build(shg_count: int, orders_per_shg: int):
     user = make_user(organization=federation)
     now = timezone.now()
     orders = []
-    for n in range(shg_count):
+    for _n in range(shg_count):
         shg = make_shg(federation)
         for platform in ("shopify", "woocommerce"):
             connection = make_connection(shg, platform=platform, last_success_at=now)
@@ -45,7 +45,7 @@ def test_selector_queries_do_not_grow():
     large = build(20, 60)
     few = count_queries(lambda: selectors.overview_for(small))
     many = count_queries(lambda: selectors.overview_for(large))
-    assert few == many <= 8
+    assert few == many <= 9
 
 
 def test_page_queries_do_not_grow(client, django_assert_max_num_queries):

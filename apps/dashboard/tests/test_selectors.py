@@ -30,7 +30,7 @@ def tenant():
 
 
 def test_windows_follow_local_calendar_days(tenant):
-    user, sakhi, jyoti, shop, woo, jyoti_shop = tenant
+    user, _sakhi, _jyoti, shop, woo, jyoti_shop = tenant
     add(
         order(shop, at(20, 0, 0), "100.00"),                 # today, first minute
         order(woo, at(20, 15, 0), "50.50"),                  # today
@@ -53,7 +53,7 @@ def test_windows_follow_local_calendar_days(tenant):
 
 
 def test_cancelled_and_returned_and_currencies(tenant):
-    user, sakhi, jyoti, shop, woo, jyoti_shop = tenant
+    user, _sakhi, _jyoti, shop, woo, _jyoti_shop = tenant
     add(
         order(shop, at(20, 9), "100.00", status=Order.Status.CANCELLED),  # neither counted nor revenue
         order(shop, at(20, 9), "70.00", status=Order.Status.RETURNED),    # counted, no revenue
@@ -66,7 +66,7 @@ def test_cancelled_and_returned_and_currencies(tenant):
 
 
 def test_other_tenants_and_shg_filter(tenant):
-    user, sakhi, jyoti, shop, woo, jyoti_shop = tenant
+    user, _sakhi, jyoti, shop, _woo, jyoti_shop = tenant
     stranger = make_connection(make_shg(name="Elsewhere"), platform="shopify")
     add(order(shop, at(20, 9), "10.00"), order(jyoti_shop, at(20, 9), "20.00"), order(stranger, at(20, 9), "999.00"))
     assert selectors.overview_for(user, now=NOW).total.today.revenue == {"INR": Decimal("30.00")}
@@ -77,7 +77,7 @@ def test_other_tenants_and_shg_filter(tenant):
 
 
 def test_revenue_chart_by_channel_and_day(tenant):
-    user, sakhi, jyoti, shop, woo, jyoti_shop = tenant
+    user, _sakhi, _jyoti, shop, woo, jyoti_shop = tenant
     add(
         order(shop, at(20, 1), "10.00"), order(jyoti_shop, at(20, 23), "5.00"),  # both Shopify, same day
         order(woo, at(18, 12), "7.00"),
@@ -96,7 +96,7 @@ def test_revenue_chart_by_channel_and_day(tenant):
 
 
 def test_orders_needing_action(tenant):
-    user, sakhi, jyoti, shop, woo, jyoti_shop = tenant
+    user, _sakhi, _jyoti, shop, woo, jyoti_shop = tenant
     old, newer, _fba, _shipped, jyoti_old = add(
         order(shop, at(1, 8, month=9), "10.00"),  # older than every window: still needs shipping
         order(woo, at(19), "10.00"),
@@ -115,7 +115,7 @@ def test_orders_needing_action(tenant):
 
 
 def test_connection_health_worst_first(tenant):
-    user, sakhi, jyoti, shop, woo, jyoti_shop = tenant
+    user, sakhi, _jyoti, shop, woo, jyoti_shop = tenant
     now = timezone.now()
     Connection.objects.filter(pk=shop.pk).update(last_success_at=now - timedelta(minutes=5))
     Connection.objects.filter(pk=woo.pk).update(last_success_at=now - timedelta(days=2))
@@ -131,3 +131,29 @@ def test_connection_health_worst_first(tenant):
 def test_no_shgs_gives_empty_overview():
     data = selectors.overview_for(make_user(), now=NOW)
     assert data.shgs == [] and data.total.month.orders == 0 and data.charts == [] and data.connections == []
+
+
+def test_oversold_lines_need_action(tenant):
+    from apps.catalog.models import Product, Variant
+    from apps.inventory.models import StockItem, StockLocation, StockReservation
+
+    user, sakhi, jyoti, shop, _woo, jyoti_shop = tenant
+    mine, released, theirs = add(order(shop, at(19), "10.00"), order(shop, at(19), "10.00"), order(jyoti_shop, at(19), "5.00"))
+    items = {}
+    for shg in (sakhi, jyoti):
+        product = Product.objects.create(shg=shg, title="Jute bag")
+        variant = Variant.objects.create(product=product, shg=shg, sku="JUTE-1")
+        location = StockLocation.objects.create(shg=shg, name="Store room", is_default=True)
+        items[shg.pk] = StockItem.objects.create(variant=variant, location=location, on_hand=1, reserved=1)
+    StockReservation.objects.bulk_create([
+        StockReservation(order=mine, item=items[sakhi.pk], quantity=1, oversold=2),
+        StockReservation(order=mine, item=items[sakhi.pk], quantity=0, oversold=0),  # fully covered: fine
+        StockReservation(order=released, item=items[sakhi.pk], quantity=0, oversold=4,
+                         state=StockReservation.State.RELEASED),  # cancelled since: nothing to do
+        StockReservation(order=theirs, item=items[jyoti.pk], quantity=0, oversold=1),
+    ])
+    data = selectors.overview_for(user, now=NOW)
+    assert (data.total.oversold_lines, data.total.oversold_units) == (2, 3)
+    by_name = {row.name: row for row in data.shgs}
+    assert (by_name["Sakhi"].oversold_lines, by_name["Sakhi"].oversold_units) == (1, 2)
+    assert by_name["Jyoti"].needs_action == 1 + 1  # one order to ship, one oversold line

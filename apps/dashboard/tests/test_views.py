@@ -31,7 +31,7 @@ def coordinator():
 
 
 def test_home_is_the_overview(client, coordinator):
-    user, sakhi, jyoti = coordinator
+    user, _sakhi, _jyoti = coordinator
     client.force_login(user)
     response = client.get(reverse("home"))
     page = response.content.decode()
@@ -45,12 +45,17 @@ def test_home_is_the_overview(client, coordinator):
 
 
 def test_shg_filter_and_htmx_partial(client, coordinator):
-    user, sakhi, jyoti = coordinator
+    user, _sakhi, jyoti = coordinator
     client.force_login(user)
     response = client.get(reverse("home"), {"shg": jyoti.pk}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="overview")
     page = response.content.decode()
     assert "<html" not in page and "Jyoti Mahila Mandal" in page
     assert "₹10.00" in page and "1,23,456" not in page
+    assert "HX-Request" in response["Vary"]
+    # The back button's history restore asks for the whole page.
+    restore = client.get(reverse("home"), {"shg": jyoti.pk}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="overview",
+                         HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    assert "<html" in restore.content.decode()
 
 
 def test_foreign_shg_is_refused_without_leaking(client, coordinator):

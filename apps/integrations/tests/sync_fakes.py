@@ -128,6 +128,12 @@ class FakeShopConnector(Connector):
         return answer
 
 
+class OrdersOnlyFakeShopConnector(FakeShopConnector):
+    """A platform that offers its orders but not its product list."""
+
+    capabilities = frozenset({Capability.ORDERS})
+
+
 class UnsortedFakeShopConnector(FakeShopConnector):
     """The same platform, but the connector does not promise ascending update order across pages."""
 

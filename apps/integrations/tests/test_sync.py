@@ -323,3 +323,50 @@ def test_products_stream_imports_new_skus_into_the_catalog(connection, fake_plat
     new = Variant.objects.get(shg=connection.shg, sku="SKU-2")
     assert new.product.title == "Madhubani painting" and new.mrp == Decimal("1000.00")
     assert Order.objects.get(external_id="O-1").lines.get().variant == new
+
+
+def test_a_stream_the_platform_does_not_offer_is_skipped_not_failed(connection, fake_platform, monkeypatch):
+    from apps.integrations.connectors import registry
+
+    monkeypatch.setitem(registry.CONNECTOR_PATHS, "fakeshop",
+                        "apps.integrations.tests.sync_fakes.OrdersOnlyFakeShopConnector")
+    registry.get_connector_class.cache_clear()
+    run = sync_connection(connection_id=connection.pk, stream="products")
+    assert run.status == SyncRun.Status.SKIPPED and "does not offer its products" in run.error
+    connection.refresh_from_db()
+    assert connection.consecutive_failures == 0 and connection.status == Connection.Status.ACTIVE
+
+
+def test_a_failing_products_import_leaves_the_orders_schedule_alone(connection, fake_platform, monkeypatch):
+    from apps.integrations.tests.sync_fakes import FakeShopConnector
+
+    seed(fake_platform, 2)
+    sync_connection(connection_id=connection.pk)
+    connection.refresh_from_db()
+    scheduled = connection.next_sync_at
+
+    def down(self, *, cursor=None):
+        raise TransientError("HTTP 503 from GET /products")
+
+    monkeypatch.setattr(FakeShopConnector, "fetch_products", down)
+    run = sync_connection(connection_id=connection.pk, stream="products")
+    assert run.status == SyncRun.Status.FAILED
+    connection.refresh_from_db()
+    assert connection.next_sync_at == scheduled and connection.consecutive_failures == 0
+    assert connection.status == Connection.Status.ACTIVE
+
+    def refused(self, *, cursor=None):
+        raise AuthError("HTTP 401 from GET /products")
+
+    monkeypatch.setattr(FakeShopConnector, "fetch_products", refused)
+    sync_connection(connection_id=connection.pk, stream="products")
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.NEEDS_REAUTH, "refused credentials are the connection's"
+
+
+def test_the_task_of_a_deleted_connection_does_nothing(connection, fake_platform):
+    from apps.integrations.tasks import run_sync
+
+    pk = connection.pk
+    connection.delete()
+    assert run_sync(pk) == {"run": None, "status": "gone"}
