@@ -41,6 +41,22 @@ def _optional_objects(shg, connection) -> dict:
             ffields = {f.name for f in Fulfilment._meta.get_fields()}
             fdata = {"order": order, "carrier": "India Post", "tracking_number": "EK000", "shipped_at": timezone.now()}
             built["fulfilment"] = Fulfilment.objects.create(**{k: v for k, v in fdata.items() if k in ffields})
+    if _has_model("catalog", "Variant"):
+        from apps.catalog.models import Product, Variant
+
+        product = Product.objects.create(shg=shg, title="Tenant A Secret Pickle")
+        built["variant"] = Variant.objects.create(product=product, shg=shg, sku="TENANT-A-SKU-1", price="10.00",
+                                                  mrp="12.00")
+    if _has_model("catalog", "ChannelProduct"):
+        from apps.catalog.models import ChannelProduct
+
+        built["channelproduct"] = ChannelProduct.objects.create(
+            connection=connection, shg=shg, external_id="TENANT-A-EXT-1", sku="TENANT-A-UNMATCHED", title="Tenant A item")
+    if _has_model("inventory", "StockItem") and "variant" in built:
+        from apps.inventory.models import StockItem, StockLocation
+
+        location = StockLocation.objects.create(shg=shg, name="Tenant A store room", is_default=True)
+        built["stockitem"] = StockItem.objects.create(variant=built["variant"], location=location, on_hand=5)
     if _has_model("integrations", "SyncRun"):
         SyncRun = apps.get_model("integrations", "SyncRun")
         built["syncrun"] = SyncRun.objects.create(connection=connection, stream="orders")
@@ -70,8 +86,14 @@ KWARG_SOURCES = {
     "fulfilment_pk": lambda o: o["fulfilment"].pk,
 }
 
+# Arguments that choose a format, not an object: such a URL is swept like a list (it must show nothing of
+# another tenant) rather than expected to answer 404.
+VALUE_KWARGS = {"file_format": "csv"}
+
 # The first path segment of a route -> the object a bare <pk>/<uuid> refers to.
 SEGMENT_OBJECTS = {
+    "unmatched": "channelproduct",
+    "inventory": "stockitem",
     "shgs": "shg",
     "tokens": "token",
     "connections": "connection",
@@ -106,6 +128,9 @@ def kwargs_for(route: str, pattern, names: list[str], objects: dict) -> dict | N
             obj = objects[key]
             values[name] = obj.uuid if name == "uuid" else obj.pk
             continue
+        if name in VALUE_KWARGS:
+            values[name] = VALUE_KWARGS[name]
+            continue
         if name == "slug" or name == "platform":
             values[name] = objects["connection"].platform
             continue
@@ -117,4 +142,6 @@ def markers(objects: dict) -> list[str]:
     found = [objects["shg"].name, objects["connection"].display_name]
     if "order" in objects:
         found.append(objects["order"].external_id)
+    if "variant" in objects:
+        found.append(objects["variant"].sku)
     return found

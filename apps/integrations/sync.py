@@ -4,7 +4,7 @@ doubling nothing.
 - One run per connection and stream at a time. The lock is the running SyncRun row itself: a partial
   unique index allows one `running` row per (connection, stream), so a second run's INSERT fails and
   that run is recorded as skipped. It works the same on SQLite and PostgreSQL. A run whose heartbeat
-  is older than LOCK_TIMEOUT died with its worker; the next run marks it failed and takes over.
+  is older than `lock_timeout()` died with its worker; the next run marks it failed and takes over.
 - The window: since the stored cursor minus SYNC_OVERLAP (late updates and clock skew are re-read; the
   upsert makes re-reading free), or SYNC_BACKFILL back on the first run, or an explicit `since`.
 - Every page is handed to `orders.services.upsert_orders` in its own transaction. The cursor (the
@@ -14,7 +14,9 @@ doubling nothing.
 - Failures are typed: an AuthError marks the connection needs_reauth and tells its coordinators;
   transient errors and rate limits (already retried by the HTTP layer) fail the run and the next one
   is scheduled with a backoff that doubles with each consecutive failure; a PermanentError keeps the
-  platform's raw answer on the run. Every failure publishes `sync.failed`.
+  platform's raw answer on the run. Every failure publishes `sync.failed`. The schedule, the failure
+  count and the connection's status follow the orders stream (the scheduled one): a failed products
+  import is recorded without delaying the next orders sync.
 """
 
 from __future__ import annotations

@@ -67,6 +67,15 @@ def test_foreign_shg_is_refused_without_leaking(client, coordinator):
     assert "Select a valid choice" in page and "Not Yours SHG" not in page and "777" not in page
 
 
+def test_navigation_reaches_every_section(client, coordinator):
+    user, _sakhi, _jyoti = coordinator
+    client.force_login(user)
+    page = client.get(reverse("home")).content.decode()
+    for name in ("home", "integrations:list", "orders:list", "catalog:products", "inventory:stock", "shg_list"):
+        assert f'href="{reverse(name)}"' in page, name
+    assert f'href="{reverse("home")}" aria-current="page"' in page
+
+
 def test_anonymous_goes_to_login(client):
     response = client.get(reverse("home"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
@@ -122,7 +131,7 @@ def _parse(html: str) -> _Page:
 
 def _pages(sakhi):
     return [reverse("home"), reverse("orders:list"), reverse("integrations:list"), reverse("shg_list"),
-            reverse("shg_detail", args=[sakhi.pk])]
+            reverse("shg_detail", args=[sakhi.pk]), reverse("catalog:products"), reverse("inventory:stock")]
 
 
 def test_every_page_has_viewport_and_labelled_fields(client, coordinator):

@@ -154,3 +154,27 @@ def test_adjustments_need_a_reason_and_never_go_below_reserved(shop):
     item = StockItem.objects.get(variant=variant)
     assert (item.on_hand, item.reserved) == (5, 2)
     assert item.movements.get(kind="adjustment").reason == "stock take"
+
+
+def test_reservation_queries_do_not_grow_with_the_page(stock_fake, django_assert_max_num_queries):
+    from django.db import connection as db_connection
+    from django.test.utils import CaptureQueriesContext
+
+    shg = make_shg()
+    skus = [f"SKU-{i}" for i in range(30)]
+    product_create(shg=shg, title="Many", variants=[{"sku": sku} for sku in skus])
+    for variant in shg.variants.all():
+        stock_adjust(variant=variant, kind=StockMovement.Kind.RECEIPT, delta=5)
+    a, b = make_connection(shg, platform="stockfake"), make_connection(shg, platform="stockfake")
+
+    def orders(prefix, n):
+        return [make_order(f"{prefix}-{i}", lines=[(f"{prefix}-{i}-{j}", skus[(i + j) % 30], 1, "10.00") for j in range(3)])
+                for i in range(n)]
+
+    with CaptureQueriesContext(db_connection) as small:
+        upsert_orders(connection=a, orders=orders("A", 3))
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        # 20 orders (60 lines) stay inside one SQLite insert batch; beyond that Django splits bulk inserts by
+        # SQLite's parameter limit (one statement per ~100 rows), never per row.
+        upsert_orders(connection=b, orders=orders("B", 20))
+    assert StockReservation.objects.count() == 69
