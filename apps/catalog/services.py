@@ -251,6 +251,13 @@ def listings_import_from_channel(*, connection, max_pages: int = 1000) -> Channe
     return _store_channel_products(connection=connection, items=items, currency=channel_currency(connection))
 
 
+def _marketplace_fulfilled(item: ProductData) -> bool:
+    """Amazon lists an FBA offer's availability under its own channel code (AMAZON_IN...), the SHG's as DEFAULT."""
+    codes = {str(entry.get("fulfillmentChannelCode") or "") for entry in item.raw.get("fulfillmentAvailability") or []
+             if isinstance(entry, dict)}
+    return bool(codes) and "DEFAULT" not in codes
+
+
 @transaction.atomic
 def _store_channel_products(*, connection, items: list[ProductData], currency: str) -> ChannelImportResult:
     result = ChannelImportResult()
@@ -263,7 +270,7 @@ def _store_channel_products(*, connection, items: list[ProductData], currency: s
                     external_id=str(item.external_refs.get("asin") or item.external_refs.get("product_id")
                                     or item.external_id)[:255],
                     external_refs=item.external_refs, channel_sku=sku[:255],
-                    fulfilled_by_marketplace=bool(item.raw.get("fulfillmentChannel") == "AMAZON"),
+                    fulfilled_by_marketplace=_marketplace_fulfilled(item),
                     last_pushed_quantity=item.quantity, last_pushed_price=item.price)
             for sku, item in with_sku.items() if sku in variants]
     Listing.objects.bulk_create(rows, update_conflicts=True, unique_fields=["variant", "connection"],

@@ -35,6 +35,7 @@ class Segment:
 class Tick:
     y: str
     value: Decimal
+    label: str
 
 
 @dataclass
@@ -71,6 +72,16 @@ def nice_ceiling(value: Decimal) -> Decimal:
     return Decimal(10).scaleb(exponent)  # pragma: no cover - the loop always returns
 
 
+def compact_amount(value: Decimal, currency: str) -> str:
+    """Short axis labels that fit a phone: lakh and crore for INR (2.5L, 1.2Cr), K and M elsewhere."""
+    steps = [(Decimal(10) ** 7, "Cr"), (Decimal(10) ** 5, "L"), (Decimal(10) ** 3, "K")] if currency == "INR" else [
+        (Decimal(10) ** 6, "M"), (Decimal(10) ** 3, "K")]
+    for size, suffix in steps:
+        if abs(value) >= size:
+            return f"{(value / size).quantize(Decimal('0.01')).normalize():f}{suffix}"
+    return f"{value.quantize(Decimal('0.01')).normalize():f}"
+
+
 def stacked_bars(chart: RevenueChart) -> SvgChart:
     days = len(chart.days)
     plot_width = WIDTH - LEFT
@@ -93,7 +104,8 @@ def stacked_bars(chart: RevenueChart) -> SvgChart:
                 height=_coord(height), colour=PALETTE[index % len(PALETTE)],
                 title=f"{day.isoformat()} {series.channel}: {value} {chart.currency}",
             ))
-    ticks = [Tick(y=_coord(HEIGHT - BOTTOM - plot_height * k / 4), value=top * k / 4) for k in range(5)]
+    ticks = [Tick(y=_coord(HEIGHT - BOTTOM - plot_height * k / 4), value=top * k / 4,
+                  label=compact_amount(top * k / 4, chart.currency)) for k in range(5)]
     labels = [Label(x=_coord(LEFT + n * slot + slot / 2), text=day.strftime("%d %b"))
               for n, day in enumerate(chart.days) if n % 7 == (days - 1) % 7]
     legend = [(PALETTE[i % len(PALETTE)], s.channel) for i, s in enumerate(chart.series)]

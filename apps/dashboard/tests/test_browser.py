@@ -1,5 +1,5 @@
 """A real browser at a 360 px phone width: log in, read the overview, open the interactive chart, switch to
-Hindi, visit the orders and channels pages. No page may scroll sideways. Screenshots go to screenshots/
+Hindi, visit the orders, channels, products and stock pages. No page may scroll sideways. Screenshots go to screenshots/
 (git-ignored). Drives Debian's chromium (`make system-packages` installs it); never downloads a browser."""
 
 import os
@@ -30,7 +30,10 @@ def phone_data():
     shg = make_shg(federation, name="Sakhi Bachat Gat")
     shop = make_connection(shg, platform="shopify", display_name="Sakhi Shopify store", last_success_at=timezone.now())
     now = timezone.now()
-    add(*[order(shop, now - timedelta(hours=9 * k), "1234.50") for k in range(40)])
+    woo = make_connection(make_shg(federation, name="Jyoti Mahila Gramin Udyog Sangh"), platform="woocommerce",
+                          display_name="Jyoti crafts web store")
+    add(*[order(shop, now - timedelta(hours=9 * k), "1234.50") for k in range(40)],
+        *[order(woo, now - timedelta(hours=13 * k), "123456.00") for k in range(20)])
     return make_user("asha", organization=federation)
 
 
@@ -61,6 +64,7 @@ def test_phone_walkthrough(live_server, phone_data, browser_page):
     page.wait_for_url(f"{live_server.url}/")
     assert page.locator("h1").inner_text() == "Overview"
     assert page.locator("svg.chart rect").count() > 0
+    assert page.get_by_role("heading", name="By SHG").is_visible()
     assert no_sideways_scroll(page)
     page.screenshot(path=str(SHOTS / "overview-360.png"), full_page=True)
 
@@ -77,7 +81,8 @@ def test_phone_walkthrough(live_server, phone_data, browser_page):
     assert no_sideways_scroll(page)
     page.screenshot(path=str(SHOTS / "overview-hi-360.png"), full_page=True)
 
-    for name, path in (("orders", "/orders/"), ("channels", "/connections/")):
+    for name, path in (("orders", "/orders/"), ("channels", "/connections/"), ("products", "/catalog/"),
+                       ("stock", "/inventory/")):
         page.goto(f"{live_server.url}{path}")
         assert no_sideways_scroll(page), f"{path} scrolls sideways at 360 px"
         page.screenshot(path=str(SHOTS / f"{name}-hi-360.png"), full_page=True)

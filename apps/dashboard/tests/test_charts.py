@@ -15,6 +15,14 @@ def test_nice_ceiling(value, top):
     assert charts.nice_ceiling(Decimal(value)) == Decimal(top)
 
 
+@pytest.mark.parametrize(("value", "currency", "label"), [
+    ("0", "INR", "0"), ("1250", "INR", "1.25K"), ("500000", "INR", "5L"), ("375000", "INR", "3.75L"),
+    ("20000000", "INR", "2Cr"), ("2500000", "USD", "2.5M"), ("999", "USD", "999"), ("12.5", "EUR", "12.5"),
+])
+def test_compact_amount(value, currency, label):
+    assert charts.compact_amount(Decimal(value), currency) == label
+
+
 def make_chart() -> RevenueChart:
     days = [date(2026, 11, 1) + timedelta(days=n) for n in range(3)]
     return RevenueChart(currency="INR", days=days, series=[
@@ -37,6 +45,7 @@ def test_stacked_bars_geometry():
     assert first.x == second.x and first.colour != second.colour
     assert float(third.height) == pytest.approx(plot_height / 4, abs=0.1)
     assert [t.value for t in svg.ticks] == [Decimal(0), Decimal(50), Decimal(100), Decimal(150), Decimal(200)]
+    assert [t.label for t in svg.ticks] == ["0", "50", "100", "150", "200"]
     assert svg.legend == [(charts.PALETTE[0], "Shopify"), (charts.PALETTE[1], "Amazon")]
 
 

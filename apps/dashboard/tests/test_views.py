@@ -76,6 +76,13 @@ def test_navigation_reaches_every_section(client, coordinator):
     assert f'href="{reverse("home")}" aria-current="page"' in page
 
 
+def test_shg_page_links_to_its_overview(client, coordinator):
+    user, sakhi, _jyoti = coordinator
+    client.force_login(user)
+    page = client.get(reverse("shg_detail", args=[sakhi.pk])).content.decode()
+    assert f'href="{reverse("home")}?shg={sakhi.pk}"' in page
+
+
 def test_anonymous_goes_to_login(client):
     response = client.get(reverse("home"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
@@ -147,7 +154,7 @@ def test_every_page_has_viewport_and_labelled_fields(client, coordinator):
             assert labelled, f"unlabelled field {field}"
 
 
-@pytest.mark.parametrize("name", ["home", "orders:list", "integrations:list"])
+@pytest.mark.parametrize("name", ["home", "orders:list", "integrations:list", "catalog:products", "inventory:stock"])
 def test_first_load_fits_the_page_budget(client, coordinator, name, settings):
     user, sakhi, _jyoti = coordinator
     shop = sakhi.connections.get()
