@@ -223,17 +223,18 @@ def test_throttled_answer_is_rate_limited_with_the_wait_the_bucket_needs(sandbox
     with pytest.raises(RateLimited) as info:
         connector.fetch_orders(since=timezone.now() - timedelta(days=1))
     _first, _lines, cost = module.order_page_sizes(25)
-    assert cost / 100 - 0.5 <= info.value.retry_after <= cost / 100  # (requested - available) / restoreRate
+    # (requested - available) / restoreRate, less what refilled while a loaded machine got to the request
+    assert cost / 100 - 2.0 <= info.value.retry_after <= cost / 100
     assert json.loads(info.value.raw)["errors"][0]["extensions"]["code"] == "THROTTLED"
 
 
 @pytest.mark.django_db
 def test_throttled_query_is_retried_after_that_wait(sandbox_http, sandbox_base, settings):
-    settings.HTTP_MAX_BACKOFF = 2.0
+    settings.HTTP_MAX_BACKOFF = 5.0
     account = make_account(plan="basic")
     connector = make_connector(account, sandbox_base)
     _first, _lines, cost = module.order_page_sizes(25)
-    sandbox.set_bucket(account, cost - 20)  # 0.2 s short
+    sandbox.set_bucket(account, cost - 150)  # 1.5 s short: a margin for a loaded machine
     started = time.monotonic()
     page = connector.fetch_orders(since=timezone.now() - timedelta(days=40))
     assert page.items and connector.http.stats.rate_limited == 1 and connector.http.stats.retries == 1
@@ -242,11 +243,11 @@ def test_throttled_query_is_retried_after_that_wait(sandbox_http, sandbox_base, 
 
 @pytest.mark.django_db
 def test_connector_waits_for_the_bucket_instead_of_being_throttled(sandbox_http, sandbox_base, settings):
-    settings.HTTP_MAX_BACKOFF = 2.0
+    settings.HTTP_MAX_BACKOFF = 5.0
     account = make_account(plan="basic")
     connector = make_connector(account, sandbox_base)
     _first, _lines, cost = module.order_page_sizes(25)
-    sandbox.set_bucket(account, cost - 30 + module.SHOP_COST)
+    sandbox.set_bucket(account, cost - 150 + module.SHOP_COST)
     connector.test_connection()  # its answer tells the connector how full the bucket is
     connector.fetch_orders(since=timezone.now() - timedelta(days=40))
     assert connector.http.stats.rate_limited == 0
@@ -255,10 +256,10 @@ def test_connector_waits_for_the_bucket_instead_of_being_throttled(sandbox_http,
 
 @pytest.mark.django_db
 def test_the_bucket_state_is_shared_by_connections_to_the_same_shop(sandbox_http, sandbox_base, settings):
-    settings.HTTP_MAX_BACKOFF = 2.0
+    settings.HTTP_MAX_BACKOFF = 5.0
     account = make_account(plan="basic")
     _first, _lines, cost = module.order_page_sizes(25)
-    sandbox.set_bucket(account, cost - 25 + module.SHOP_COST)
+    sandbox.set_bucket(account, cost - 150 + module.SHOP_COST)
     make_connector(account, sandbox_base).test_connection()
     other = make_connector(account, sandbox_base)  # another worker, same shop
     other.fetch_orders(since=timezone.now() - timedelta(days=40))
