@@ -321,6 +321,13 @@ def run() -> list[str]:
     lines.append(f"CPU during the run: gunicorn {server_cpu:.1f} s, load generator {client_cpu:.1f} s, over {wall:.1f} s "
                  f"on {cores} cores ({(server_cpu + client_cpu) / (wall * cores):.0%} of the machine); load average "
                  f"{load_before:.1f} before, {load_after:.1f} after (other processes share these cores)")
+    by_second: dict[int, list[float]] = {}
+    for index, result in enumerate(results):
+        by_second.setdefault(int(index / RATE), []).append(result.latency * 1000)
+    slow_seconds = sorted(second for second, values in by_second.items() if percentile(values, 0.99) > TARGET_P99_MS)
+    lines.append(f"seconds of the run whose p99 exceeded {TARGET_P99_MS:.0f} ms: {len(slow_seconds)} of {len(by_second)}"
+                 + (f" (at {', '.join(f'{s}s' for s in slow_seconds[:12])}{'...' if len(slow_seconds) > 12 else ''})"
+                    if slow_seconds else ""))
     lines.append(f"client send lag behind schedule: p99 {percentile(lags_ms, 0.99):.1f} ms, max {max(lags_ms):.1f} ms")
     lines.append(f"stored WebhookEvents: {stored_count} (unique valid sent: {expected_unique}); "
                  f"same delivery ids: {stored_ids == expected_ids}; queued processing tasks: {queued}")

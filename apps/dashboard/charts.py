@@ -42,6 +42,7 @@ class Tick:
 class Label:
     x: str
     text: str
+    anchor: str = "middle"
 
 
 def _coord(value: float) -> str:
@@ -106,8 +107,11 @@ def stacked_bars(chart: RevenueChart) -> SvgChart:
             ))
     ticks = [Tick(y=_coord(HEIGHT - BOTTOM - plot_height * k / 4), value=top * k / 4,
                   label=compact_amount(top * k / 4, chart.currency)) for k in range(5)]
+    # Every seventh day, ending on today; today's label is right-aligned so it stays inside the chart.
     labels = [Label(x=_coord(LEFT + n * slot + slot / 2), text=day.strftime("%d %b"))
               for n, day in enumerate(chart.days) if n % 7 == (days - 1) % 7]
+    if labels:
+        labels[-1].x, labels[-1].anchor = _coord(WIDTH), "end"
     legend = [(PALETTE[i % len(PALETTE)], s.channel) for i, s in enumerate(chart.series)]
     return SvgChart(width=WIDTH, height=HEIGHT, left=LEFT, plot_bottom=HEIGHT - BOTTOM, segments=segments,
                     ticks=ticks, labels=labels, legend=legend)

@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.templatetags.static import static
 from django.utils.cache import patch_vary_headers
 
-from apps.accounts.selectors import visible_shgs
+from apps.accounts.selectors import editable_shg_ids, visible_shgs
 from apps.dashboard import charts, selectors
 from apps.dashboard.forms import OverviewFilterForm
 
@@ -31,6 +31,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         "chart_rows": charts.table_rows(chart) if chart else [],
         "chartjs_url": static(CHART_JS),
         "other_currencies": [c.currency for c in data.charts[1:]],
+        # Where the health cards may offer "Sync now" (coordinators and org admins, not viewers).
+        "editable_shg_ids": editable_shg_ids(request.user),
     }
     # The SHG filter swaps only the overview's body; a history restore (back button) needs the whole page.
     partial = request.htmx and request.htmx.target == "overview" and not request.htmx.history_restore_request

@@ -68,6 +68,16 @@ def test_phone_walkthrough(live_server, phone_data, browser_page):
     assert no_sideways_scroll(page)
     page.screenshot(path=str(SHOTS / "overview-360.png"), full_page=True)
 
+    # The SHG filter swaps the overview in place (htmx) and keeps the choice in the address bar.
+    page.evaluate("window.notReloaded = true")
+    page.get_by_label("SHG", exact=True).select_option(label="Jyoti Mahila Gramin Udyog Sangh")
+    page.get_by_role("button", name="Show").click()
+    page.locator("h1", has_text="Jyoti Mahila Gramin Udyog Sangh").wait_for()
+    assert "?shg=" in page.url and page.evaluate("window.notReloaded") is True
+    page.get_by_label("SHG", exact=True).select_option(label="All my SHGs")
+    page.get_by_role("button", name="Show").click()
+    page.locator("h1", has_text="Overview").filter(has_not_text="Jyoti").wait_for()
+
     page.get_by_role("button", name="Interactive chart").click()
     page.locator("#revenue-canvas").wait_for(state="visible")
     assert page.evaluate("typeof window.Chart") == "function"

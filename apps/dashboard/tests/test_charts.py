@@ -47,6 +47,8 @@ def test_stacked_bars_geometry():
     assert [t.value for t in svg.ticks] == [Decimal(0), Decimal(50), Decimal(100), Decimal(150), Decimal(200)]
     assert [t.label for t in svg.ticks] == ["0", "50", "100", "150", "200"]
     assert svg.legend == [(charts.PALETTE[0], "Shopify"), (charts.PALETTE[1], "Amazon")]
+    # Today's label ends at the right edge instead of being cut by it.
+    assert svg.labels[-1].text == "03 Nov" and svg.labels[-1].anchor == "end" and float(svg.labels[-1].x) == charts.WIDTH
 
 
 def test_coordinates_do_not_follow_the_locale():

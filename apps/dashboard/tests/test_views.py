@@ -83,6 +83,20 @@ def test_shg_page_links_to_its_overview(client, coordinator):
     assert f'href="{reverse("home")}?shg={sakhi.pk}"' in page
 
 
+def test_health_cards_offer_sync_now_to_coordinators_only(client, coordinator):
+    from apps.accounts.models import Membership
+
+    user, sakhi, _jyoti = coordinator
+    shop = sakhi.connections.get()
+    client.force_login(user)
+    page = client.get(reverse("home")).content.decode()
+    assert f'action="{reverse("sync:now", args=[shop.pk])}"' in page
+    viewer = make_user(organization=sakhi.federation, role=Membership.Role.VIEWER)
+    client.force_login(viewer)
+    page = client.get(reverse("home")).content.decode()
+    assert "Sakhi Shopify" in page and reverse("sync:now", args=[shop.pk]) not in page
+
+
 def test_anonymous_goes_to_login(client):
     response = client.get(reverse("home"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
