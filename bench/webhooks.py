@@ -276,6 +276,12 @@ def run() -> list[str]:
                 body = json.dumps(order_payload(100_000 + n, rng)).encode()
                 post(port, f"/webhooks/shopify/{warmup.uuid}/", body, headers_for(body))
             alone = sequential_latency(port, f"/webhooks/shopify/{warmup.uuid}/")
+            # Two seconds at the full rate to another connection: the client's threads exist and the server
+            # is in its steady state before the measured run starts.
+            fire(port, f"/webhooks/shopify/{warmup.uuid}/", [
+                Delivery("original", body, headers_for(body))
+                for body in (json.dumps(order_payload(300_000 + n, rng)).encode() for n in range(int(2 * RATE)))
+            ])
             load_before = os.getloadavg()[0]
             server_cpu, client_cpu = process_cpu_seconds(server.pid), time.process_time()
             results, wall = fire(port, f"/webhooks/shopify/{shop.uuid}/", deliveries)

@@ -325,7 +325,10 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
     # channels' quantities in seconds, faster than the outbox relay's schedule (apps/inventory/services.py).
     from apps.inventory.services import stock_sync_orders
 
-    written = [*(new_ids.values() if to_create else ()), *(pk for pk, _old, _item in to_update)]
+    # A new order none of whose SKUs is in the catalog reserves nothing and holds no reservation yet: left out,
+    # so a page of unmapped orders costs the inventory nothing. Changed orders always go (they may hold some).
+    written = [new_ids[item.external_id] for item in to_create if any(ln.sku in variants for ln in item.lines)]
+    written += [pk for pk, _old, _item in to_update]
     stock_sync_orders(order_ids=written, origin_connection_id=connection.pk)
     return result
 
