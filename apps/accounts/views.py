@@ -21,7 +21,7 @@ from apps.accounts.services import partner_token_create, partner_token_revoke
 
 @login_required
 def home(request):
-    """Where a coordinator lands: the SHGs they coordinate."""
+    """The SHGs the user coordinates (the overview at / is where a coordinator lands)."""
     shgs = shg_list_for_dashboard(request.user)
     return render(request, "accounts/home.html", {"shgs": shgs})
 
