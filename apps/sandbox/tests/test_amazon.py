@@ -6,11 +6,9 @@ the model describes may carry no field the model does not name, so a misspelt or
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -22,8 +20,8 @@ from jsonschema import Draft4Validator
 from apps.sandbox import dataset
 from apps.sandbox.http import clear_forced_faults, force_faults
 from apps.sandbox.platforms import amazon as sandbox
+from apps.sandbox.tests.amazon_specs import spec_validator as validator
 
-SPECS = Path(django_settings.BASE_DIR).parent / "shared" / "specs" / "amazon-sp-api"
 ROOT = "/sandbox/amazon"
 SELLER = "A2HAATSANDBOX1"
 INDIA = "A21TJRUUN4KGV"
@@ -32,23 +30,6 @@ ALL_DATA = "BUYER,RECIPIENT,PROCEEDS,FULFILLMENT,PACKAGES,CANCELLATION"
 pytestmark = pytest.mark.django_db
 
 
-def validator(spec_file: str, definition: str) -> Draft4Validator:
-    spec = json.loads((SPECS / spec_file).read_text())
-    definitions = copy.deepcopy(spec["definitions"])
-
-    def close(node):
-        if isinstance(node, dict):
-            if "properties" in node and "additionalProperties" not in node:
-                node["additionalProperties"] = False
-            for value in node.values():
-                close(value)
-        elif isinstance(node, list):
-            for value in node:
-                close(value)
-
-    close(definitions)
-    return Draft4Validator({"$ref": f"#/definitions/{definition}", "definitions": definitions},
-                           format_checker=Draft4Validator.FORMAT_CHECKER)
 
 
 ORDERS = validator("orders_2026-01-01.json", "SearchOrdersResponse")

@@ -8,20 +8,17 @@ examples): those use `httpx.MockTransport` under the same policy transport.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
-from jsonschema import Draft4Validator
 
 from apps.accounts.models import SHG, Organization
 from apps.integrations import services
@@ -46,32 +43,14 @@ from apps.integrations.tests.contract import ConnectorContract, collect_orders, 
 from apps.sandbox import dataset
 from apps.sandbox.http import force_faults
 from apps.sandbox.platforms import amazon as sandbox
+from apps.sandbox.tests.amazon_specs import SPECS, spec_validator
 from apps.sandbox.transport import sandbox_wsgi_app
 
 BASE = "http://testserver/sandbox"
 SELLER = "A2HAATSAKHI01"
-SPECS = Path(django_settings.BASE_DIR).parent / "shared" / "specs" / "amazon-sp-api"
 INDIA = "A21TJRUUN4KGV"
 
 
-def spec_validator(spec_file: str, definition: str) -> Draft4Validator:
-    """A validator for one definition of an official Swagger model, strict about unknown field names."""
-    spec = json.loads((SPECS / spec_file).read_text())
-    definitions = copy.deepcopy(spec["definitions"])
-
-    def close(node):
-        if isinstance(node, dict):
-            if "properties" in node and "additionalProperties" not in node:
-                node["additionalProperties"] = False
-            for value in node.values():
-                close(value)
-        elif isinstance(node, list):
-            for value in node:
-                close(value)
-
-    close(definitions)
-    return Draft4Validator({"$ref": f"#/definitions/{definition}", "definitions": definitions},
-                           format_checker=Draft4Validator.FORMAT_CHECKER)
 
 
 class Recorder(httpx.BaseTransport):
