@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "apps.events",
     "apps.sandbox",
     "apps.dashboard",
+    "apps.tenders",
+    "apps.ops",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""Operations: connection health, circuit breakers, alerts, probes, metrics and audit."""

@@ -1,0 +1,1 @@
+"""Tenders and B2B: GeM bids, IndiaMART inquiries and quotes."""
