@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "apps.dashboard",
     "apps.tenders",
     "apps.ops",
+    "apps.reviews",
 ]
 
 MIDDLEWARE = [

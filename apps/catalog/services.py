@@ -204,23 +204,130 @@ def listing_price_set(*, listing: Listing, price: Decimal | None, mrp: Decimal |
     listing.full_clean()
     _validate_listing_price(listing)
     listing.save(update_fields=["price_override", "mrp_override", "updated_at"])
-    _price_changed(variant=listing.variant, listings=Listing.objects.filter(pk=listing.pk))
+    _price_changed(variant=listing.variant, listings=Listing.objects.filter(pk=listing.pk), listing=listing)
     return True
 
 
-def _price_changed(*, variant: Variant, listings) -> None:
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _price_changed(*, variant: Variant, listings, listing: Listing | None = None) -> None:
+    """price.changed (the variant's price, or one listing's effective price when `listing` is given), then mark
+    the live and pending listings concerned `price_dirty` and queue one batched push per channel."""
     from apps.catalog.tasks import enqueue_price_push
     from apps.events.services import publish
 
-    publish(type="price.changed", shg=variant.shg, payload={
-        "variant_id": variant.pk, "sku": variant.sku, "currency": variant.currency,
-        "price": None if variant.price is None else str(variant.price), "mrp": None if variant.mrp is None else str(variant.mrp),
-    })
+    payload = {"variant_id": variant.pk, "sku": variant.sku, "currency": variant.currency,
+               "price": _money(variant.price), "mrp": _money(variant.mrp)}
+    if listing is not None:
+        payload.update({"listing_id": listing.pk, "connection_id": listing.connection_id,
+                        "price": _money(listing.effective_price), "mrp": _money(listing.effective_mrp)})
+    publish(type="price.changed", shg=variant.shg, connection=listing.connection if listing is not None else None,
+            payload=payload)
     live = listings.filter(state__in=[Listing.State.LIVE, Listing.State.PENDING])
     connection_ids = set(live.values_list("connection_id", flat=True))
     live.update(price_dirty=True)
     for connection_id in sorted(connection_ids):
         transaction.on_commit(lambda cid=connection_id: enqueue_price_push(cid))
+
+
+# --- updates (the partner API's PATCHes and the dashboard's edits) ---------------------------------------------
+
+PRODUCT_UPDATE_FIELDS = ("title", "description", "brand", "category", "hsn_code", "images", "attributes")
+VARIANT_UPDATE_FIELDS = ("barcode", "weight_grams", "length_cm", "width_cm", "height_cm", "price", "mrp", "currency")
+LISTING_UPDATE_FIELDS = ("price_override", "mrp_override", "stock_buffer", "stock_max", "channel_sku", "product_type")
+# What identifies a listing on its channel: changed only before it is sent there.
+LISTING_IDENTITY_FIELDS = ("channel_sku", "product_type")
+
+
+def _assign(obj, data: dict[str, Any], allowed: tuple[str, ...]) -> set[str]:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed here." for name in unknown})
+    changed = {name for name, value in data.items() if getattr(obj, name) != value}
+    for name in changed:
+        setattr(obj, name, data[name])
+    return changed
+
+
+@transaction.atomic
+def product_update(*, product: Product, data: dict[str, Any]) -> bool:
+    """Change a product's description fields (validated as on create); returns whether anything changed."""
+    changed = _assign(product, data, PRODUCT_UPDATE_FIELDS)
+    if not changed:
+        return False
+    product.full_clean()
+    product.save(update_fields=[*sorted(changed), "updated_at"])
+    return True
+
+
+@transaction.atomic
+def variant_update(*, variant: Variant, data: dict[str, Any]) -> bool:
+    """Change a variant's sizes, barcode, price, MRP or currency. The SKU never changes (channels know the item by
+    it). MRP must stay at least the price, and the currency must be the one of every channel the variant is
+    listed on. A new price, MRP or currency publishes price.changed and is pushed to the listings that use it."""
+    variant = Variant.objects.select_for_update().select_related("product", "shg").get(pk=variant.pk)
+    changed = _assign(variant, data, VARIANT_UPDATE_FIELDS)
+    if not changed:
+        return False
+    variant.full_clean()
+    if "currency" in changed:
+        listings = Listing.objects.filter(variant=variant).exclude(state=Listing.State.DELISTED).select_related("connection")
+        others = sorted({listing.connection.display_name for listing in listings
+                         if channel_currency(listing.connection) != variant.currency})
+        if others:
+            raise ValidationError({"currency": f"{', '.join(others)} sell(s) in another currency than {variant.currency}."})
+    variant.save(update_fields=[*sorted(changed), "updated_at"])
+    if changed & {"price", "mrp", "currency"}:
+        _price_changed(variant=variant, listings=Listing.objects.filter(variant=variant, price_override__isnull=True))
+    return True
+
+
+@transaction.atomic
+def listing_update(*, listing: Listing, data: dict[str, Any]) -> bool:
+    """Change a listing's price overrides (validated: MRP at least price, the channel's currency; then pushed),
+    its stock buffer or maximum (the channel's quantity is pushed again), or, while it is a draft or refused,
+    its channel SKU and product type."""
+    listing = Listing.objects.select_for_update().select_related("variant", "variant__shg", "connection").get(pk=listing.pk)
+    changed = _assign(listing, data, LISTING_UPDATE_FIELDS)
+    if not changed:
+        return False
+    on_channel = listing.state not in (Listing.State.DRAFT, Listing.State.ERROR)
+    frozen = sorted(changed & set(LISTING_IDENTITY_FIELDS)) if on_channel else []
+    if frozen:
+        raise ValidationError({name: "Only a draft or refused listing changes this; the channel knows the listing by it."
+                               for name in frozen})
+    listing.full_clean(validate_unique=False)
+    if changed & {"price_override", "mrp_override"}:
+        _validate_listing_price(listing)
+    listing.save(update_fields=[*sorted(changed), "updated_at"])
+    if changed & {"price_override", "mrp_override"}:
+        _price_changed(variant=listing.variant, listings=Listing.objects.filter(pk=listing.pk), listing=listing)
+    if changed & {"stock_buffer", "stock_max"}:
+        from apps.inventory.services import stock_push_request
+
+        transaction.on_commit(lambda: stock_push_request(variant_ids={listing.variant_id},
+                                                         connection_ids={listing.connection_id}))
+    return True
+
+
+def listing_push(*, listing: Listing) -> dict[str, bool]:
+    """Push a live or pending listing's current quantity and price to its channel again (a partner's "resend"),
+    through the same coalesced, batched tasks as every change. Returns what was queued."""
+    from apps.catalog.tasks import enqueue_price_push
+    from apps.inventory.services import stock_push_request
+
+    if listing.state not in (Listing.State.LIVE, Listing.State.PENDING):
+        raise ValidationError("Only a live or pending listing is pushed; publish a draft first.")
+    capabilities = listing.connection.connector_class
+    price = capabilities.supports(Capability.PRICE_PUSH) and listing.effective_price is not None
+    stock = (capabilities.supports(Capability.STOCK_PUSH) and not listing.fulfilled_by_marketplace
+             and stock_push_request(variant_ids={listing.variant_id}, connection_ids={listing.connection_id}) > 0)
+    if price:
+        Listing.objects.filter(pk=listing.pk).update(price_dirty=True)
+        enqueue_price_push(listing.connection_id)
+    return {"stock": bool(stock), "price": bool(price)}
 
 
 # --- import from a channel ----------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -14,11 +13,13 @@ from apps.integrations.connectors.registry import build_connector
 from apps.integrations.models import Connection
 
 PUSH_BATCH = 100
-QUEUED_KEY = "haat:price-push:{}"
 
 
 def enqueue_price_push(connection_id: int) -> bool:
-    if not cache.add(QUEUED_KEY.format(connection_id), 1, 60):
+    """Queue the price push of one channel unless one is already queued (the stock push's coalescing flag)."""
+    from apps.inventory.tasks import queue_slot_take
+
+    if not queue_slot_take(connection_id, "price"):
         return False
     async_task("apps.catalog.tasks.push_prices_for_connection", connection_id, group="price-push",
                task_name=f"price-push-{connection_id}")
@@ -27,7 +28,9 @@ def enqueue_price_push(connection_id: int) -> bool:
 
 def push_prices_for_connection(connection_id: int) -> dict[str, int]:
     """Push the current price (override or variant's) and MRP of every dirty listing of one channel."""
-    cache.delete(QUEUED_KEY.format(connection_id))
+    from apps.inventory.tasks import queue_slot_release
+
+    queue_slot_release(connection_id, "price")
     connection = Connection.objects.filter(pk=connection_id).first()
     if connection is None or not connection.is_syncable or not connection.connector_class.supports(Capability.PRICE_PUSH):
         return {"pushed": 0, "failed": 0}
@@ -64,5 +67,6 @@ def push_prices_for_connection(connection_id: int) -> dict[str, int]:
             else:
                 item.last_error = (result.error if result else "The channel did not answer for this SKU.")[:1000]
                 failed += 1
-        Listing.objects.bulk_update(batch, ["last_pushed_price", "last_pushed_at", "last_error"])
+            item.updated_at = now
+        Listing.objects.bulk_update(batch, ["last_pushed_price", "last_pushed_at", "last_error", "updated_at"])
     return {"pushed": pushed, "failed": failed}

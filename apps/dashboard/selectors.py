@@ -248,3 +248,45 @@ def _health(connection: Connection, now: datetime) -> str:
     if connection.last_success_at is None or now - connection.last_success_at > interval * STALE_AFTER_INTERVALS:
         return "stale"
     return "ok"
+
+
+@dataclass
+class CurrencyTotal:
+    currency: str
+    orders: int
+    amount: Decimal
+
+
+def totals_by_currency(orders) -> list[CurrencyTotal]:
+    """Order count and sum per currency of a (filtered, scoped) order queryset, in one grouped query.
+
+    Lists across channels mix rupees, roubles, sums and dollars: each currency gets its own line, never a sum."""
+    rows = (orders.order_by().values("currency").annotate(n=Count("id"), amount=Sum("total")).order_by("-n", "currency"))
+    return [CurrencyTotal(currency=r["currency"], orders=r["n"], amount=r["amount"] or Decimal("0")) for r in rows]
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    kind: str  # placed, seen, changed, tracking, pushed, push_failed
+    text: str
+
+
+def order_timeline(order: Order) -> list[TimelineEntry]:
+    """What happened to an order, oldest first, from what is stored: no extra query beyond the prefetched
+    fulfilments (order_detail prefetches them)."""
+    from django.utils.translation import gettext as _
+
+    entries = [TimelineEntry(order.placed_at, "placed", _("Placed on the channel")),
+               TimelineEntry(order.created_at, "seen", _("Arrived in Haat"))]
+    if order.remote_updated_at and order.remote_updated_at > order.placed_at:
+        entries.append(TimelineEntry(order.remote_updated_at, "changed",
+                                     _("Last changed on the channel (now: %(status)s)") % {"status": order.get_status_display()}))
+    for f in order.fulfilments.all():
+        entries.append(TimelineEntry(f.created_at, "tracking", _("Tracking added: %(carrier)s %(number)s")
+                                     % {"carrier": f.carrier, "number": f.tracking_number}))
+        if f.pushed_at:
+            entries.append(TimelineEntry(f.pushed_at, "pushed", _("Tracking sent to the channel")))
+        elif f.push_state == Fulfilment.PushState.FAILED:
+            entries.append(TimelineEntry(f.updated_at, "push_failed", _("Sending the tracking failed")))
+    return sorted(entries, key=lambda e: e.at)

@@ -84,6 +84,7 @@ class SyncRun(models.Model):
     class Stream(models.TextChoices):
         ORDERS = "orders", "Orders"
         PRODUCTS = "products", "Products"
+        RATINGS = "ratings", "Ratings and reviews"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"

@@ -56,7 +56,8 @@ MAX_BACKOFF = timedelta(hours=6)
 MAX_PAGES = 10_000
 MAX_ERROR_LENGTH = 2_000
 MAX_PAYLOAD_LENGTH = 8_000
-STREAM_CAPABILITIES = {SyncRun.Stream.ORDERS: Capability.ORDERS, SyncRun.Stream.PRODUCTS: Capability.PRODUCTS}
+STREAM_CAPABILITIES = {SyncRun.Stream.ORDERS: Capability.ORDERS, SyncRun.Stream.PRODUCTS: Capability.PRODUCTS,
+                       SyncRun.Stream.RATINGS: Capability.RATINGS}
 
 
 def lock_timeout() -> timedelta:
@@ -190,6 +191,8 @@ def sync_connection(*, connection_id: int, stream: str = SyncRun.Stream.ORDERS, 
         connector = build_connector(connection)
         if stream == SyncRun.Stream.ORDERS:
             _pull_orders(run, connection, connector, since, progress)
+        elif stream == SyncRun.Stream.RATINGS:
+            _pull_ratings(run, connection, connector, since, progress)
         else:
             _pull_products(run, connection, connector)
     except (ConnectorError, UnknownPlatform, ImportError) as exc:
@@ -290,6 +293,39 @@ def _pull_orders(run: SyncRun, connection: Connection, connector: Connector, sin
     if not per_page and progress.high_water is not None:
         with transaction.atomic():
             progress.cursor_after = _advance_cursor(connection, run.stream, progress.high_water)
+
+
+def _pull_ratings(run: SyncRun, connection: Connection, connector: Connector, since: datetime | None,
+                  progress: _Progress) -> None:
+    """New ratings and reviews since the stream's cursor, every page; each page commits with its cursor."""
+    from apps.reviews.services import InvalidRatingData, reviews_upsert
+
+    start = window_start(connection=connection, stream=run.stream, since=since)
+    SyncRun.objects.filter(pk=run.pk).update(since=start)
+    token: str | None = None
+    seen_tokens: set[str] = set()
+    while True:
+        page = _read_page(lambda token=token: connector.fetch_ratings(since=start, cursor=token))
+        with transaction.atomic():
+            try:
+                result = reviews_upsert(connection=connection, ratings=page.items)
+            except InvalidRatingData as exc:
+                raise PermanentError(f"The connector returned ratings that cannot be stored: {exc}") from exc
+            newest = max((rating.created_at for rating in page.items), default=None)
+            if newest is not None and (progress.high_water is None or newest > progress.high_water):
+                progress.high_water = newest
+                progress.cursor_after = _advance_cursor(connection, run.stream, newest)
+            SyncRun.objects.filter(pk=run.pk).update(
+                pages=F("pages") + 1, fetched=F("fetched") + len(page.items), created=F("created") + result.created,
+                unchanged=F("unchanged") + result.unchanged, heartbeat_at=timezone.now(),
+                cursor_after=progress.cursor_after, **_stats(connector),
+            )
+        token = page.next_cursor
+        if not token:
+            break
+        if token in seen_tokens or len(seen_tokens) >= MAX_PAGES:
+            raise PermanentError(f"{connector.name} kept paging ratings without end: paging stopped.")
+        seen_tokens.add(token)
 
 
 def _pull_products(run: SyncRun, connection: Connection, connector: Connector) -> None:

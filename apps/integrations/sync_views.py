@@ -13,6 +13,7 @@ from apps.accounts.selectors import editable_shg_ids, scope_by_shg
 from apps.integrations.models import Connection, SyncRun
 from apps.integrations.sync import available_streams
 from apps.integrations.tasks import enqueue_sync
+from apps.integrations.views import back_or
 
 RUNS_SHOWN = 50
 
@@ -64,6 +65,8 @@ def sync_now(request, pk: int):
     stream = request.POST.get("stream") or SyncRun.Stream.ORDERS
     if stream not in SyncRun.Stream.values:
         return HttpResponse(_("Unknown stream."), status=400)
+    if stream not in available_streams(connection):
+        return HttpResponse(_("This channel does not offer that."), status=400)
     if not connection.is_syncable:
         text = _("%(name)s is %(status)s: reconnect it before syncing.") % {
             "name": connection.display_name, "status": connection.get_status_display().lower()}
@@ -76,4 +79,4 @@ def sync_now(request, pk: int):
     if request.htmx:
         return HttpResponse(text, status=202)
     messages.success(request, text)
-    return redirect("sync:runs", pk=connection.pk)
+    return back_or(request, "sync:runs", pk=connection.pk)

@@ -23,6 +23,8 @@ from apps.integrations.sync import lock_timeout, sync_claim, sync_connection
 logger = logging.getLogger(__name__)
 
 DISPATCH_SCHEDULE_NAME = "haat: dispatch due syncs"
+RATINGS_SCHEDULE_NAME = "haat: read ratings and reviews"
+RATINGS_INTERVAL_MINUTES = 60
 DISPATCH_BATCH = 200
 
 
@@ -114,6 +116,21 @@ def dispatch_due_syncs(*, limit: int = DISPATCH_BATCH) -> list[int]:
     return ids
 
 
+def dispatch_ratings_syncs() -> list[int]:
+    """Enqueue a ratings run for every active connection whose platform publishes ratings (hourly: reviews
+    are not urgent, and each run reads only what is newer than the stream's cursor)."""
+    from apps.integrations.connectors.base import Capability
+    from apps.integrations.connectors.registry import all_connector_classes
+
+    platforms = [cls.slug for cls in all_connector_classes() if cls.supports(Capability.RATINGS)]
+    ids = list(Connection.objects.filter(platform__in=platforms, status=Connection.Status.ACTIVE)
+               .order_by("id").values_list("id", flat=True))
+    for connection_id in ids:
+        async_task("apps.integrations.tasks.run_sync", connection_id, SyncRun.Stream.RATINGS,
+                   SyncRun.Trigger.SCHEDULE, None, task_name=f"sync-{connection_id}-ratings", group="sync")
+    return ids
+
+
 def ensure_schedules() -> None:
     """Create or repair the every-minute dispatcher schedule (idempotent; also done by a data migration)."""
     from django_q.models import Schedule
@@ -122,5 +139,10 @@ def ensure_schedules() -> None:
         name=DISPATCH_SCHEDULE_NAME,
         defaults={"func": "apps.integrations.tasks.dispatch_due_syncs", "schedule_type": Schedule.MINUTES,
                   "minutes": 1, "repeats": -1},
+    )
+    Schedule.objects.update_or_create(
+        name=RATINGS_SCHEDULE_NAME,
+        defaults={"func": "apps.integrations.tasks.dispatch_ratings_syncs", "schedule_type": Schedule.MINUTES,
+                  "minutes": RATINGS_INTERVAL_MINUTES, "repeats": -1},
     )
 

@@ -6,19 +6,25 @@ tenant's SHG or connection is a 404; a viewer may look but not change (403). Sta
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.accounts.selectors import editable_shg_ids
 from apps.integrations import flows, services
 from apps.integrations.connectors.base import AuthKind, Connector
 from apps.integrations.forms import CredentialForm
-from apps.integrations.models import Connection
+from apps.integrations.models import Connection, SyncRun
 from apps.integrations.selectors import (
+    PlatformCard,
     can_edit_connection,
     connections_for,
     connector_class_or_none,
@@ -26,6 +32,16 @@ from apps.integrations.selectors import (
     platform_card,
     platform_cards,
 )
+from apps.integrations.sync import available_streams
+
+
+def back_or(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    """Back to the page the button was on (a card on the channel list) when it said so, else to `args`."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return HttpResponseRedirect(target)
+    return redirect(*args, **kwargs)
 
 
 def _connector_or_404(platform: str, auth_kind: AuthKind | None = None) -> type[Connector]:
@@ -42,11 +58,44 @@ def _editable_connection(request: HttpRequest, pk: int) -> Connection:
     return connection
 
 
+@dataclass(frozen=True)
+class ConnectionCard:
+    """One connection as its card shows it: which buttons it gets comes from the connector class's declared
+    capabilities, so a platform that cannot do something is never offered it."""
+
+    connection: Connection
+    platform: PlatformCard | None
+    can_edit: bool
+    streams: tuple[tuple[str, str], ...]  # (stream, label) a "Sync now" may ask for
+    can_test: bool
+    can_reconnect: bool
+    can_disconnect: bool
+
+
+# The model's choices are English; the buttons say the stream in the page's language.
+STREAM_LABELS = {SyncRun.Stream.ORDERS: gettext_lazy("orders"), SyncRun.Stream.PRODUCTS: gettext_lazy("products"),
+                 SyncRun.Stream.RATINGS: gettext_lazy("ratings and reviews")}
+RECONNECT_STATUSES = (Connection.Status.NEEDS_REAUTH, Connection.Status.DISABLED, Connection.Status.ERROR)
+
+
+def connection_card(connection: Connection, *, editable: bool) -> ConnectionCard:
+    cls = connector_class_or_none(connection.platform)
+    active = connection.status != Connection.Status.DISABLED
+    streams = tuple((value, STREAM_LABELS.get(value, label)) for value, label in SyncRun.Stream.choices
+                    if value in available_streams(connection)) if connection.is_syncable else ()
+    return ConnectionCard(connection=connection, platform=platform_card(cls) if cls else None, can_edit=editable,
+                          streams=streams if editable else (), can_test=editable and active and cls is not None,
+                          can_reconnect=editable and cls is not None and connection.status in RECONNECT_STATUSES,
+                          can_disconnect=editable and active)
+
+
 @login_required
 def connection_list(request: HttpRequest) -> HttpResponse:
     connections = connections_for(request.user).order_by("shg__name", "platform", "display_name")
+    editable = set(editable_shg_ids(request.user))
     return render(request, "integrations/connection_list.html", {
         "connections": connections, "editable_shgs": editable_shgs_for(request.user).order_by("name"),
+        "cards": [connection_card(c, editable=c.shg_id in editable) for c in connections],
     })
 
 
@@ -144,9 +193,10 @@ def _oauth_error(request: HttpRequest, cls: type[Connector], message: str, *, st
 def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(connections_for(request.user), pk=pk)
     cls = connector_class_or_none(connection.platform)
+    can_edit = can_edit_connection(request.user, connection)
     return render(request, "integrations/connection_detail.html", {
         "connection": connection, "platform": platform_card(cls) if cls else None,
-        "can_edit": can_edit_connection(request.user, connection),
+        "can_edit": can_edit, "card": connection_card(connection, editable=can_edit),
         "needs_reconnect": connection.status in (Connection.Status.NEEDS_REAUTH, Connection.Status.DISABLED,
                                                  Connection.Status.ERROR),
     })
@@ -158,7 +208,7 @@ def connection_test(request: HttpRequest, pk: int) -> HttpResponse:
     connection = _editable_connection(request, pk)
     outcome = services.connection_test(connection=connection)
     (messages.success if outcome.ok else messages.error)(request, outcome.message)
-    return redirect("integrations:detail", pk=connection.pk)
+    return back_or(request, "integrations:detail", pk=connection.pk)
 
 
 @login_required
@@ -171,4 +221,4 @@ def connection_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     if outcome.webhook_error:
         messages.warning(request, _("The platform did not confirm removing its notifications: %(error)s")
                          % {"error": outcome.webhook_error})
-    return redirect("integrations:detail", pk=connection.pk)
+    return back_or(request, "integrations:detail", pk=connection.pk)

@@ -133,3 +133,16 @@ class MarketplaceStock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku}: {self.quantity}"
+
+
+class PushQueue(models.Model):
+    """Whether a stock or price push task of one channel is queued: the coalescing flag, in the database so it
+    holds across worker processes and machines (a local-memory cache would not). A flag older than the lease
+    is taken as a lost task and may be queued again."""
+
+    connection = models.OneToOneField("integrations.Connection", on_delete=models.CASCADE, related_name="push_queue")
+    stock_queued_at = models.DateTimeField(null=True, blank=True)
+    price_queued_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"push queue of {self.connection_id}"

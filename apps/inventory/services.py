@@ -122,14 +122,22 @@ def stock_adjust(*, variant: Variant, kind: str = StockMovement.Kind.ADJUSTMENT,
         return item
     movement = _movement(item, kind, on_hand=change, reason=reason.strip(), user=user)
     _save([item], [movement])
+    resolved = _resolve_oversold(variant_ids={variant.pk}) if change > 0 else None
+    if resolved is not None and variant.pk in resolved.variant_ids:
+        item.refresh_from_db()  # the oversold lines reserved part of it: published and propagated there
+        return item
     _publish_inventory(shg_id=variant.shg_id, variant_ids={variant.pk})
     transaction.on_commit(lambda: stock_propagate(variant_ids={variant.pk}))
     return item
 
 
 @transaction.atomic
-def stock_sync_orders(*, order_ids: list[int], origin_connection_id: int | None = None) -> ReservationResult:
+def stock_sync_orders(*, order_ids: list[int], origin_connection_id: int | None = None,
+                      resolve_oversold: bool = True) -> ReservationResult:
     """Bring the reservations of these orders in line with their status and lines (idempotent).
+
+    Lines are served oldest order first. When this releases stock (a cancellation), other orders' oversold
+    lines of the same variants take it (`resolve_oversold`).
 
     Open merchant-fulfilled orders reserve their lines' quantities; cancelled and returned ones release
     them; shipped ones turn the reservation into a shipment (on hand goes down). Marketplace-fulfilled
@@ -142,7 +150,8 @@ def stock_sync_orders(*, order_ids: list[int], origin_connection_id: int | None 
         return result
     orders = {row["id"]: row for row in Order.objects.filter(id__in=order_ids).values(
         "id", "shg_id", "status", "fulfilment_channel")}
-    all_lines = list(OrderLine.objects.filter(order_id__in=order_ids).values("id", "order_id", "variant_id", "quantity"))
+    all_lines = list(OrderLine.objects.filter(order_id__in=order_ids).order_by("order_id", "id")
+                     .values("id", "order_id", "variant_id", "quantity"))
     line_ids = {line["id"] for line in all_lines}
     lines = [line for line in all_lines if line["variant_id"] is not None]
     reservations = list(StockReservation.objects.filter(order_id__in=order_ids))
@@ -242,7 +251,22 @@ def stock_sync_orders(*, order_ids: list[int], origin_connection_id: int | None 
             _publish_inventory(shg_id=shg_id, variant_ids=mine, connection_id=origin_connection_id)
         changed = set(result.variant_ids)
         transaction.on_commit(lambda: stock_propagate(variant_ids=changed, exclude_connection_id=origin_connection_id))
+    if resolve_oversold and result.released:
+        _resolve_oversold(variant_ids=result.variant_ids, exclude_order_ids=order_ids)
     return result
+
+
+def _resolve_oversold(*, variant_ids: set[int], exclude_order_ids: list[int] | tuple = ()) -> ReservationResult | None:
+    """Stock came back (a receipt, a count up, a cancellation): the oversold lines of these variants take it,
+    oldest order first, through the same reservation path as an order update. Lines still short stay oversold."""
+    if not variant_ids:
+        return None
+    order_ids = sorted(set(StockReservation.objects.filter(
+        state=StockReservation.State.ACTIVE, oversold__gt=0, item__variant_id__in=list(variant_ids),
+    ).exclude(order_id__in=list(exclude_order_ids)).values_list("order_id", flat=True)))
+    if not order_ids:
+        return None
+    return stock_sync_orders(order_ids=order_ids, resolve_oversold=False)
 
 
 def stock_reserve_for_order(*, order) -> ReservationResult:
@@ -261,12 +285,29 @@ def stock_propagate(*, variant_ids: set[int] | list[int], exclude_connection_id:
     """Mark every listing of these variants for a quantity push (one UPDATE) and queue one coalesced push per
     channel. The channel the change came from (an order's own) already knows: it is left out. Listings the
     marketplace fulfils (FBA) are never pushed."""
-    from apps.inventory.tasks import enqueue_stock_push
-
-    listings = Listing.objects.filter(variant_id__in=list(variant_ids), fulfilled_by_marketplace=False).exclude(
-        state__in=[Listing.State.DRAFT, Listing.State.DELISTED, Listing.State.ERROR])
+    listings = _pushable_listings(variant_ids)
     if exclude_connection_id is not None:
         listings = listings.exclude(connection_id=exclude_connection_id)
+    return _mark_and_enqueue(listings)
+
+
+def stock_push_request(*, variant_ids: set[int] | list[int], connection_ids: set[int] | list[int] | None = None) -> int:
+    """Push these variants' current quantities again, to every channel or only to `connection_ids` (a partner's or
+    coordinator's "sync stock now"): the same marking and coalesced push as a change. Returns the listings marked."""
+    listings = _pushable_listings(variant_ids)
+    if connection_ids is not None:
+        listings = listings.filter(connection_id__in=list(connection_ids))
+    return _mark_and_enqueue(listings)
+
+
+def _pushable_listings(variant_ids):
+    return Listing.objects.filter(variant_id__in=list(variant_ids), fulfilled_by_marketplace=False).exclude(
+        state__in=[Listing.State.DRAFT, Listing.State.DELISTED, Listing.State.ERROR])
+
+
+def _mark_and_enqueue(listings) -> int:
+    from apps.inventory.tasks import enqueue_stock_push
+
     connection_ids = set(listings.values_list("connection_id", flat=True))
     if not connection_ids:
         return 0
@@ -310,6 +351,8 @@ def stock_set_counts(*, shg_id: int, counts: dict[int, int], reason: str, user: 
             changed.append(item)
     _save(changed, movements)
     variant_ids = {item.variant_id for item in changed}
+    resolved = _resolve_oversold(variant_ids={m.item.variant_id for m in movements if m.on_hand_delta > 0})
+    variant_ids -= resolved.variant_ids if resolved is not None else set()
     _publish_inventory(shg_id=shg_id, variant_ids=variant_ids)
     if variant_ids:
         transaction.on_commit(lambda: stock_propagate(variant_ids=variant_ids))

@@ -1,7 +1,8 @@
 """The stock push: one coalesced, batched, rate-limited task per channel.
 
 `stock_propagate` marks listings `stock_dirty` and calls `enqueue_stock_push`, which queues at most one
-task per connection at a time (a cache key taken with `add`). The task drops that key first, then claims
+task per connection at a time (a flag on the connection's PushQueue row, taken with a conditional UPDATE, so
+it holds across worker processes). The task drops that flag first, then claims
 the dirty listings (clearing the flag in one UPDATE) and pushes the quantity available *at that moment*:
 a burst of orders gives one push per listing with the latest value, and a change that lands while a push
 runs queues the next one. Calls go through the connector, so its HttpClient's token buckets and
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
-from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -28,13 +30,31 @@ from apps.inventory.services import available_by_variant, push_quantity
 logger = logging.getLogger(__name__)
 
 PUSH_BATCH = 100
-QUEUED_KEY = "haat:stock-push:{}"
 QUEUED_TTL = 60  # if a queued task is lost, the next change queues again after this
+
+
+def queue_slot_take(connection_id: int, kind: str) -> bool:
+    """Take the channel's "push queued" flag for `kind` ("stock" or "price"): True when this caller set it (and
+    so queues the task), False when a task is already queued. Two queries, whatever the cache backend."""
+    from apps.inventory.models import PushQueue
+
+    field = f"{kind}_queued_at"
+    now = timezone.now()
+    PushQueue.objects.bulk_create([PushQueue(connection_id=connection_id)], ignore_conflicts=True)
+    free = Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": now - timedelta(seconds=QUEUED_TTL)})
+    return bool(PushQueue.objects.filter(free, connection_id=connection_id).update(**{field: now}))
+
+
+def queue_slot_release(connection_id: int, kind: str) -> None:
+    """The task has started: a change from now on queues the next run."""
+    from apps.inventory.models import PushQueue
+
+    PushQueue.objects.filter(connection_id=connection_id).update(**{f"{kind}_queued_at": None})
 
 
 def enqueue_stock_push(connection_id: int) -> bool:
     """Queue the push of one channel unless one is already queued (coalescing)."""
-    if not cache.add(QUEUED_KEY.format(connection_id), 1, QUEUED_TTL):
+    if not queue_slot_take(connection_id, "stock"):
         return False
     async_task("apps.inventory.tasks.push_stock_for_connection", connection_id, group="stock-push",
                task_name=f"stock-push-{connection_id}")
@@ -57,7 +77,7 @@ def _settings(connection: Connection) -> tuple[int | None, int | None]:
 
 def push_stock_for_connection(connection_id: int) -> dict[str, int]:
     """The task body: push the current quantity of every dirty listing of one channel, in batches."""
-    cache.delete(QUEUED_KEY.format(connection_id))
+    queue_slot_release(connection_id, "stock")
     connection = Connection.objects.filter(pk=connection_id).first()
     if connection is None or not connection.is_syncable:
         return {"pushed": 0, "failed": 0}
@@ -112,6 +132,7 @@ def _push_batch(connector, batch: Sequence[tuple[Listing, int]]) -> tuple[int, i
         else:
             listing.last_error = (result.error if result else "The channel did not answer for this SKU.")[:1000]
             bad += 1
+        listing.updated_at = now
         changed.append(listing)
-    Listing.objects.bulk_update(changed, ["last_pushed_quantity", "last_pushed_at", "last_error"])
+    Listing.objects.bulk_update(changed, ["last_pushed_quantity", "last_pushed_at", "last_error", "updated_at"])
     return ok, bad

@@ -3,11 +3,14 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404, HttpResponseNotAllowed, StreamingHttpResponse
+from django.utils import timezone
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from apps.dashboard.exports import csv_lines, order_rows
+from apps.dashboard.selectors import order_timeline, totals_by_currency
 from apps.integrations.connectors.base import Capability
 from apps.integrations.connectors.registry import UnknownPlatform
 from apps.orders import selectors, services
@@ -16,11 +19,16 @@ from apps.orders.forms import COMMON_CARRIERS, TrackingForm
 from apps.orders.models import Fulfilment, Order
 
 
-@login_required
-def order_list(request):
+def _filtered(request):
+    """The user's orders narrowed by the list's filters (ignored when invalid, so nothing foreign ever shows)."""
     base = selectors.orders_for(request.user)
     order_filter = OrderFilter(request.GET or None, queryset=base, request=request)
-    queryset = order_filter.qs if order_filter.is_bound and order_filter.is_valid() else base
+    return order_filter, (order_filter.qs if order_filter.is_bound and order_filter.is_valid() else base)
+
+
+@login_required
+def order_list(request):
+    order_filter, queryset = _filtered(request)
     try:
         page = selectors.order_page(selectors.order_list(principal=request.user, queryset=queryset),
                                     cursor=request.GET.get("after"))
@@ -29,11 +37,25 @@ def order_list(request):
         page = selectors.order_page(selectors.order_list(principal=request.user, queryset=queryset), cursor=None)
     params = request.GET.copy()
     params.pop("after", None)
-    template = "orders/_order_rows.html" if request.htmx else "orders/order_list.html"
+    more_rows = bool(request.htmx)
+    template = "orders/_order_rows.html" if more_rows else "orders/order_list.html"
     return render(request, template, {
         "filter": order_filter, "page": page, "orders": page.orders, "query": params.urlencode(),
         "is_first_page": not request.GET.get("after"),
+        # One grouped query per full page; the "older orders" fragments do not repeat it.
+        "totals": [] if more_rows else totals_by_currency(queryset),
     })
+
+
+@login_required
+def order_export(request):
+    """Every order the list's filters match, as CSV, streamed (constant memory, any size)."""
+    _order_filter, queryset = _filtered(request)
+    rows = order_rows(selectors.order_list(principal=request.user, queryset=queryset))
+    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="haat-orders-{stamp}.csv"'
+    return response
 
 
 def _tracking_allowed(order: Order) -> tuple[bool, str]:
@@ -82,7 +104,7 @@ def order_detail(request, pk: int):
     return render(request, "orders/order_detail.html", {
         "order": order, "form": form, "can_edit": can_edit, "tracking_note": why_not,
         "carriers": COMMON_CARRIERS, "platform_name": platform_name(order.connection.platform),
-        "PushState": Fulfilment.PushState,
+        "PushState": Fulfilment.PushState, "timeline": order_timeline(order),
     })
 
 

@@ -31,6 +31,7 @@ class Capability(enum.StrEnum):
     INQUIRIES = "inquiries"
     TENDERS = "tenders"
     MARKETPLACE_INVENTORY = "marketplace_inventory"
+    RATINGS = "ratings"
 
 
 # Which methods a capability obliges a connector to implement (checked at start-up by checks.py).
@@ -45,6 +46,7 @@ CAPABILITY_METHODS: dict[Capability, tuple[str, ...]] = {
     Capability.INQUIRIES: ("fetch_inquiries",),
     Capability.TENDERS: ("fetch_tenders",),
     Capability.MARKETPLACE_INVENTORY: ("fetch_marketplace_inventory",),
+    Capability.RATINGS: ("fetch_ratings",),
 }
 
 
@@ -121,6 +123,23 @@ class ProductData:
     barcode: str = ""
     # The platform's ids needed to push to this listing later (variant id, inventory item id, FSN...).
     external_refs: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RatingData:
+    """A buyer's rating or review of a product, as the channel publishes it (1 to 5 stars)."""
+
+    external_id: str
+    rating: int
+    created_at: datetime
+    product_external_id: str = ""
+    sku: str = ""
+    product_title: str = ""
+    title: str = ""
+    body: str = ""
+    reviewer: str = ""
+    verified_buyer: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -332,6 +351,10 @@ class Connector(abc.ABC):
 
     def fetch_marketplace_inventory(self, *, cursor: str | None = None) -> Page[ProductData]:
         raise self._unsupported(Capability.MARKETPLACE_INVENTORY)
+
+    def fetch_ratings(self, *, since: datetime, cursor: str | None = None) -> Page[RatingData]:
+        """Ratings and reviews published after `since`, oldest first, every page."""
+        raise self._unsupported(Capability.RATINGS)
 
     # --- webhooks ------------------------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ from apps.integrations.connectors.base import (
     PriceUpdate,
     ProductData,
     PushResult,
+    RatingData,
     StockUpdate,
     WebhookMessage,
 )
@@ -77,6 +78,9 @@ BATCH_SIZE = 100  # woocommerce_rest_batch_items_limit's default
 SKUS_PER_LOOKUP = 50
 BATCH_TIMEOUT = 90.0  # a batch of 100 product saves can take a while on shared hosting
 MAX_EMPTY_PAGES = 50
+# WordPress may compare a review's `after` with the local-time column or the GMT one depending on version: ask a
+# day earlier than needed (covers every UTC offset) and keep only what is really newer, by its GMT time.
+REVIEWS_MARGIN = timedelta(days=1)
 CENT = Decimal("0.01")
 WEBHOOK_TOPICS = ("order.created", "order.updated", "product.updated")
 KEY_PATTERN = re.compile(r"^ck_[0-9a-f]{40}$")
@@ -284,7 +288,7 @@ class WooCommerceConnector(Connector):
     auth_kind = AuthKind.API_KEY
     capabilities = frozenset({
         Capability.ORDERS, Capability.PRODUCTS, Capability.STOCK_PUSH, Capability.PRICE_PUSH,
-        Capability.LISTING_CREATE, Capability.FULFILMENT_PUSH, Capability.WEBHOOKS,
+        Capability.LISTING_CREATE, Capability.FULFILMENT_PUSH, Capability.WEBHOOKS, Capability.RATINGS,
     })
     credential_fields = (
         CredentialField("store_url", "Store address", stored_in="config",
@@ -541,6 +545,55 @@ class WooCommerceConnector(Connector):
             total_pages = 0
         more = len(rows) == per_page and (total_pages == 0 or page < total_pages)
         return Page(items=items, next_cursor=str(page + 1) if more else None)
+
+    # --- ratings ---------------------------------------------------------------------------------------------
+
+    def fetch_ratings(self, *, since: datetime, cursor: str | None = None) -> Page[RatingData]:
+        """Approved product reviews published after `since`, oldest first (`/products/reviews`, page numbers:
+        reviews only ever join at the end of that order). A review without stars (rating 0, allowed when the
+        shop does not require ratings) is not a rating and is skipped. The SKU comes from the reviewed product,
+        read in one call per page."""
+        page = int(cursor) if cursor else 1
+        per_page = self._page_size()
+        params = {"per_page": per_page, "page": page, "orderby": "date_gmt", "order": "asc", "status": "approved",
+                  "after": _gmt_param(since - REVIEWS_MARGIN)}
+        response = self._call("GET", "/products/reviews", operation="reviews", params=params)
+        rows = self._json(response, list)
+        reviews = []
+        for row in rows:
+            if not isinstance(row, dict) or not isinstance(row.get("id"), int):
+                raise PermanentError("WooCommerce sent a review without an id", raw=_dump(row))
+            published = _gmt(row.get("date_created_gmt"), "review date", row)
+            rating = row.get("rating")
+            if isinstance(rating, bool) or not isinstance(rating, int) or not 0 <= rating <= 5:
+                raise PermanentError(f"WooCommerce sent review {row['id']} with a rating of {rating!r}",
+                                     raw=_dump(row))
+            if rating and published > since:
+                reviews.append((row, published))
+        skus = self._skus_of_products({row.get("product_id") for row, _published in reviews})
+        items = [RatingData(
+            external_id=str(row["id"]), rating=row["rating"], created_at=published,
+            product_external_id=str(row.get("product_id") or ""), sku=skus.get(row.get("product_id"), ""),
+            product_title=str(row.get("product_name") or "")[:255],
+            body=TAG_PATTERN.sub("", str(row.get("review") or "")).strip(),
+            reviewer=str(row.get("reviewer") or "")[:200], verified_buyer=bool(row.get("verified")),
+            raw={k: v for k, v in row.items() if k not in ("reviewer_email", "reviewer_avatar_urls", "_links")},
+        ) for row, published in reviews]
+        try:
+            total_pages = int(response.headers.get("X-WP-TotalPages") or 0)
+        except ValueError:
+            total_pages = 0
+        more = len(rows) == per_page and (total_pages == 0 or page < total_pages)
+        return Page(items=items, next_cursor=str(page + 1) if more else None)
+
+    def _skus_of_products(self, product_ids: set[Any]) -> dict[int, str]:
+        ids = sorted(pid for pid in product_ids if isinstance(pid, int) and not isinstance(pid, bool))
+        if not ids:
+            return {}
+        response = self._call("GET", "/products", operation="products", params={
+            "include": ",".join(map(str, ids)), "per_page": MAX_PAGE_SIZE, "_fields": "id,sku"})
+        return {row["id"]: str(row.get("sku") or "") for row in self._json(response, list)
+                if isinstance(row, dict) and isinstance(row.get("id"), int)}
 
     def _variations(self, product_id: int) -> list[dict]:
         variations, page = [], 1

@@ -42,6 +42,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import json
 import math
 import random
@@ -221,6 +222,7 @@ def create_demo_account(account_id: str, name: str) -> SandboxAccount:
                                "delivered_status": False}},
     )
     dataset.ensure_seeded(account)
+    _seed_reviews(account)
     return account
 
 
@@ -309,6 +311,45 @@ def _basket(account: SandboxAccount, rows: dict[str, SandboxObject]) -> list[tup
     rng = random.Random(f"{settings.SANDBOX_SEED}|{account.account_id}|basket|{dataset.next_order_index(account)}")
     chosen = rng.sample(in_stock, k=min(len(in_stock), rng.randint(1, 3)))
     return [(sku, rng.randint(1, min(3, int(rows[sku].data["quantity"])))) for sku in chosen]
+
+
+REVIEW_TEXTS = [
+    (5, "Exactly as pictured, lovely work. Will order again."), (4, "Good quality, delivery took a little longer."),
+    (5, "Fresh and tasty, packed with care."), (3, "Nice, but smaller than I expected."),
+    (2, "One piece arrived damaged; the seller replied quickly."), (4, "Gift for my mother, she loved it."),
+]
+
+
+def create_review(account: SandboxAccount, *, sku: str, rating: int, review: str, reviewer: str = "Anita Sharma",
+                  verified: bool = True, status: str = "approved", published: datetime | None = None) -> dict:
+    """A buyer reviews a product (what WooCommerce stores as a `review` comment). Returns the stored review."""
+    if sku not in Store(account).products_by_sku():
+        raise ValueError(f"No product with SKU {sku} in this store")
+    if not 0 <= rating <= 5:
+        raise ValueError("A WooCommerce rating is 0 to 5 stars")
+    with transaction.atomic():
+        SandboxAccount._default_manager.select_for_update().filter(pk=account.pk).first()
+        review_id = dataset.objects(account, "review").count() + 1
+        when = (published or _now()).replace(microsecond=0)
+        data = {"id": review_id, "sku": sku, "rating": rating, "review": review, "reviewer": reviewer,
+                "reviewer_email": f"{reviewer.split()[0].lower()}@example.in", "verified": verified, "status": status,
+                "date_gmt": dataset.iso(when)}
+        SandboxObject.objects.create(account=account, kind="review", key=str(review_id), data=data, updated_at=when)
+    return data
+
+
+def _seed_reviews(account: SandboxAccount) -> None:
+    """A few reviews over the last month, the same for the same store (idempotent)."""
+    if dataset.objects(account, "review").exists():
+        return
+    skus = sorted(Store(account).products_by_sku())
+    rng = random.Random(f"{settings.SANDBOX_SEED}|{account.account_id}|reviews")
+    now = _now()
+    for index in range(min(8, len(skus))):
+        rating, text = REVIEW_TEXTS[index % len(REVIEW_TEXTS)]
+        name = f"{rng.choice(dataset.FIRST_NAMES)} {rng.choice(dataset.LAST_NAMES)}"
+        create_review(account, sku=rng.choice(skus), rating=rating, review=text, reviewer=name,
+                      verified=index % 3 != 2, published=now - timedelta(days=27 - index * 3, hours=rng.randint(0, 12)))
 
 
 def update_order(account: SandboxAccount, order_id: str, *, sandbox_root: str | None = None, **changes: Any) -> dict:
@@ -1507,6 +1548,54 @@ def _routes(methods_map: dict[tuple[str, ...], Callable]) -> dict[str, Callable]
     return {method: handler for methods, handler in methods_map.items() for method in methods}
 
 
+def _render_review(call: Call, data: dict, product: SandboxObject | None) -> dict:
+    published = dataset.parse_iso(data["date_gmt"])
+    rendered = call.store.render_product(product) if product is not None else None
+    avatar = "https://secure.gravatar.com/avatar/" + hashlib.md5(data["reviewer_email"].encode()).hexdigest()
+    return {
+        "id": data["id"], "date_created": _local(call.account, published), "date_created_gmt": _gmt(published),
+        "product_id": rendered["id"] if rendered else 0, "product_name": rendered["name"] if rendered else "",
+        "product_permalink": rendered["permalink"] if rendered else "", "status": data["status"],
+        "reviewer": data["reviewer"], "reviewer_email": data["reviewer_email"],
+        "review": f"<p>{html.escape(data['review'])}</p>\n", "rating": data["rating"], "verified": data["verified"],
+        "reviewer_avatar_urls": {str(size): f"{avatar}?s={size}&d=mm&r=g" for size in (24, 48, 96)},
+        "_links": {"self": [{"href": f"{call.store.api}/wc/v3/products/reviews/{data['id']}"}],
+                   "collection": [{"href": f"{call.store.api}/wc/v3/products/reviews"}]},
+    }
+
+
+def reviews_list(call: Call) -> tuple[Any, int, dict]:
+    """GET products/reviews: `after`/`before` compare the review's local (site) time, as WP_Comment_Query's
+    default date column does; orderby date, date_gmt, id, include or product; status defaults to approved."""
+    _permit(call, "list")
+    problems: dict = {}
+    order = _enum_param(call, "order", problems, ["asc", "desc"], "desc")
+    orderby = _enum_param(call, "orderby", problems, ["date", "date_gmt", "id", "include", "product"], "date_gmt")
+    status = _enum_param(call, "status", problems, ["all", "hold", "approved", "spam", "trash"], "approved")
+    after, before = _date_param(call, "after", problems), _date_param(call, "before", problems)
+    products = set(_id_list(call, "product"))
+    if problems:
+        _paginate(call, [], problems)
+    by_sku = call.store.products_by_sku()
+    tz = _site_tz(call.account)
+    entries = []
+    for row in dataset.objects(call.account, "review"):
+        data = row.data
+        local = dataset.parse_iso(data["date_gmt"]).astimezone(tz).replace(tzinfo=None)
+        if status != "all" and data["status"] != status:
+            continue
+        if (after and local <= after) or (before and local >= before):
+            continue
+        rendered = _render_review(call, data, by_sku.get(data["sku"]))
+        if products and rendered["product_id"] not in products:
+            continue
+        entries.append(rendered)
+    keys: dict[str, Callable[[dict], Any]] = {"product": lambda d: (d["product_id"], d["id"]), "id": lambda d: d["id"]}
+    entries.sort(key=keys.get(orderby, lambda d: (d["date_created_gmt"], d["id"])), reverse=order == "desc")
+    page, headers = _paginate(call, entries, {})
+    return page, 200, headers
+
+
 ROUTES: list[tuple[re.Pattern, dict[str, Callable], bool]] = [
     (re.compile(r"wc/v3/system_status"), _routes({READ: system_status}), False),
     (re.compile(r"wc/v3/orders"), _routes({READ: orders_list}), False),
@@ -1514,6 +1603,7 @@ ROUTES: list[tuple[re.Pattern, dict[str, Callable], bool]] = [
     (re.compile(r"wc/v3/orders/(?P<order_id>\d+)/notes"), _routes({READ: notes_list, ("POST",): notes_create}), False),
     (re.compile(r"wc/v3/products"), _routes({READ: products_list, ("POST",): product_create}), False),
     (re.compile(r"wc/v3/products/batch"), _routes({EDITABLE: products_batch}), False),
+    (re.compile(r"wc/v3/products/reviews"), _routes({READ: reviews_list}), False),
     (re.compile(r"wc/v3/products/(?P<product_id>\d+)"), _routes({READ: product_get, EDITABLE: product_update}), False),
     (re.compile(r"wc/v3/products/(?P<product_id>\d+)/variations"), _routes({READ: variations_list}), False),
     (re.compile(r"wc/v3/products/(?P<product_id>\d+)/variations/batch"), _routes({EDITABLE: variations_batch}), False),
@@ -1643,6 +1733,7 @@ urlpatterns = [
 ]
 
 __all__ = [
-    "configure", "connection_config", "connection_credentials", "create_demo_account", "create_order", "php_json",
+    "configure", "connection_config", "connection_credentials", "create_demo_account", "create_order",
+    "create_review", "php_json",
     "revoke_key", "rotate_key", "set_key_permissions", "store_home", "update_order", "urlpatterns",
 ]

@@ -23,7 +23,7 @@ def parse_since(value: str) -> datetime:
 
 
 class Command(BaseCommand):
-    help = "Sync one connection now, inline: sync_connection <id> [--stream orders|products] [--since ISO-8601]"
+    help = "Sync one connection now, inline: sync_connection <id> [--stream orders|products|ratings] [--since ISO-8601]"
 
     def add_arguments(self, parser):
         parser.add_argument("connection_id", type=int)

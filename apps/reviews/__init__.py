@@ -1,0 +1,1 @@
+"""Buyers' ratings and reviews read from the channels that publish them (rating.received events)."""
