@@ -57,3 +57,10 @@ def unmatched_products(*, principal: Principal):
 
     return (scope_by_shg(ChannelProduct.objects.filter(mapped_to__isnull=True), principal)
             .select_related("connection", "shg").order_by("connection_id", "title"))
+
+
+def listing_list(*, principal: Principal):
+    """Listings of the principal's SHGs with their variant and channel (one query a page)."""
+    from apps.catalog.models import Listing
+
+    return scope_by_shg(Listing.objects.all(), principal).select_related("variant", "connection")

@@ -30,17 +30,37 @@ def run_list(request, pk: int):
     connection = _connection_for(request.user, pk)
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET"])
-    runs = connection.sync_runs.all()
-    before = request.GET.get("before", "")
-    if before.isdigit():
-        runs = runs.filter(id__lt=int(before))
-    runs = list(runs.order_by("-id")[: RUNS_SHOWN + 1])
-    return render(request, "sync/run_list.html", {
-        "connection": connection, "runs": runs[:RUNS_SHOWN],
-        "older": runs[RUNS_SHOWN - 1].pk if len(runs) > RUNS_SHOWN else None,
+    runs, older = _runs_page(connection.sync_runs.all(), request.GET.get("before", ""))
+    template = "sync/_runs_table.html" if request.htmx else "sync/run_list.html"
+    return render(request, template, {
+        "connection": connection, "runs": runs, "older": older,
+        "any_running": any(r.status == SyncRun.Status.RUNNING for r in runs),
         "can_edit": connection.shg_id in editable_shg_ids(request.user),
         "streams": [(value, label) for value, label in SyncRun.Stream.choices if value in available_streams(connection)],
     })
+
+
+def _runs_page(runs, before: str) -> tuple[list[SyncRun], int | None]:
+    """Newest first, RUNS_SHOWN at a time, older ones by id ("before" is the last id shown)."""
+    if before.isdigit():
+        runs = runs.filter(id__lt=int(before))
+    rows = list(runs.order_by("-id")[: RUNS_SHOWN + 1])
+    return rows[:RUNS_SHOWN], (rows[RUNS_SHOWN - 1].pk if len(rows) > RUNS_SHOWN else None)
+
+
+@login_required
+def activity(request):
+    """Every sync of every channel the user may see, newest first; while any shown run is running the table
+    refreshes itself (htmx polling that stops once none is)."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET"])
+    runs = scope_by_shg(SyncRun.objects.select_related("connection", "connection__shg"), request.user,
+                        shg_field="connection__shg")
+    rows, older = _runs_page(runs, request.GET.get("before", ""))
+    context = {"runs": rows, "older": older, "show_channel": True,
+               "any_running": any(r.status == SyncRun.Status.RUNNING for r in rows)}
+    template = "sync/_runs_table.html" if request.htmx else "sync/activity.html"
+    return render(request, template, context)
 
 
 @login_required
@@ -52,7 +72,9 @@ def run_detail(request, pk: int):
         raise Http404 from None
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET"])
-    return render(request, "sync/run_detail.html", {"run": run, "connection": run.connection})
+    template = "sync/_run_status.html" if request.htmx else "sync/run_detail.html"
+    return render(request, template, {"run": run, "connection": run.connection,
+                                      "running": run.status == SyncRun.Status.RUNNING})
 
 
 @login_required

@@ -52,7 +52,7 @@ from apps.integrations.models import Connection, SyncRun, WebhookEvent
 from apps.integrations.sync import coordinator_emails
 from apps.integrations.tasks import enqueue_sync
 from apps.orders.models import Order
-from apps.orders.services import InvalidOrderData, orderlines_map_variants, upsert_orders
+from apps.orders.services import InvalidOrderData, orderlines_map_variants, orders_redact_personal_data, upsert_orders
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +76,7 @@ PRIVACY_DATA_REQUEST = "customers/data_request"
 PRIVACY_CUSTOMER_REDACT = "customers/redact"
 PRIVACY_SHOP_REDACT = "shop/redact"
 PRIVACY_TOPICS = {PRIVACY_DATA_REQUEST, PRIVACY_CUSTOMER_REDACT, PRIVACY_SHOP_REDACT}
-# Keys of a platform's order document that hold a buyer's personal data (Shopify and WooCommerce names).
-PERSONAL_KEYS = {"customer", "billing_address", "shipping_address", "billing", "shipping", "email", "contact_email",
-                 "phone", "customer_note", "browser_ip", "client_details", "note", "buyer", "address", "buyerName",
-                 "shippingAddress", "billingAddress", "customer_ip_address", "customer_user_agent"}
+
 
 
 # --- what differs per platform ---------------------------------------------------------------------------------
@@ -532,25 +529,6 @@ def _customer_data_request(event: WebhookEvent, payload: dict[str, Any]) -> Proc
     return ProcessOutcome(status=WebhookEvent.Status.PROCESSED, detail=detail)
 
 
-def scrub_personal(document: Any) -> Any:
-    """A platform document without the keys that hold a buyer's personal data (ids and amounts stay)."""
-    if isinstance(document, dict):
-        return {key: scrub_personal(value) for key, value in document.items() if key not in PERSONAL_KEYS}
-    if isinstance(document, list):
-        return [scrub_personal(item) for item in document]
-    return document
-
-
-def _redact_orders(queryset) -> int:
-    orders = list(queryset.only("id", "raw"))
-    for order in orders:
-        order.buyer_name = ""
-        order.shipping_address = {}
-        order.raw = scrub_personal(order.raw or {})
-    Order.objects.bulk_update(orders, ["buyer_name", "shipping_address", "raw"], batch_size=500)
-    return len(orders)
-
-
 def _erase_bodies(queryset) -> int:
     return queryset.update(body=b"", headers={}, redacted_at=timezone.now())
 
@@ -560,7 +538,7 @@ def _customer_redact(event: WebhookEvent, payload: dict[str, Any]) -> ProcessOut
     connection = event.connection
     order_ids = _order_ids(payload, "orders_to_redact")
     with transaction.atomic():
-        count = _redact_orders(Order.objects.filter(connection=connection, external_id__in=order_ids))
+        count = orders_redact_personal_data(queryset=Order.objects.filter(connection=connection, external_id__in=order_ids))
         bodies = _erase_bodies(WebhookEvent.objects.filter(
             Q(connection=connection, resource_id__in=order_ids, topic__startswith="orders/") | Q(pk=event.pk)))
     return ProcessOutcome(status=WebhookEvent.Status.PROCESSED,
@@ -575,7 +553,7 @@ def _shop_redact(event: WebhookEvent) -> ProcessOutcome:
     """
     connection = event.connection
     with transaction.atomic():
-        count = _redact_orders(Order.objects.filter(connection=connection))
+        count = orders_redact_personal_data(queryset=Order.objects.filter(connection=connection))
         bodies = _erase_bodies(WebhookEvent.objects.filter(connection=connection))
         locked = Connection.objects.select_for_update().get(pk=connection.pk)
         locked.credentials = {}

@@ -479,3 +479,40 @@ def fulfilments_release_stale_claims() -> int:
     return Fulfilment.objects.filter(
         push_state=Fulfilment.PushState.PUSHING, updated_at__lt=timezone.now() - PUSH_CLAIM_TIMEOUT,
     ).update(push_state=Fulfilment.PushState.RETRYING, next_attempt_at=timezone.now(), updated_at=timezone.now())
+
+
+# --- privacy ------------------------------------------------------------------------------------------------------
+
+# Keys of a platform's order document that hold a buyer's personal data (Shopify and WooCommerce names).
+PERSONAL_KEYS = {"customer", "billing_address", "shipping_address", "billing", "shipping", "email", "contact_email",
+                 "phone", "customer_note", "browser_ip", "client_details", "note", "buyer", "address", "buyerName",
+                 "shippingAddress", "billingAddress", "customer_ip_address", "customer_user_agent"}
+REDACT_BATCH = 500
+
+
+def scrub_personal(document: Any) -> Any:
+    """A platform document without the keys that hold a buyer's personal data (ids and amounts stay)."""
+    if isinstance(document, dict):
+        return {key: scrub_personal(value) for key, value in document.items() if key not in PERSONAL_KEYS}
+    if isinstance(document, list):
+        return [scrub_personal(item) for item in document]
+    return document
+
+
+def orders_redact_personal_data(*, queryset) -> int:
+    """Erase buyers' names, addresses and personal keys of the raw documents of these orders, keeping what the SHG
+    needs as sales records (lines, amounts, dates). Reads and writes in batches, so a whole shop fits in memory."""
+    count = 0
+    batch: list[Order] = []
+    for order in queryset.only("id", "raw").order_by("pk").iterator(chunk_size=REDACT_BATCH):
+        order.buyer_name = ""
+        order.shipping_address = {}
+        order.raw = scrub_personal(order.raw or {})
+        batch.append(order)
+        if len(batch) == REDACT_BATCH:
+            Order.objects.bulk_update(batch, ["buyer_name", "shipping_address", "raw"])
+            count, batch = count + len(batch), []
+    if batch:
+        Order.objects.bulk_update(batch, ["buyer_name", "shipping_address", "raw"])
+        count += len(batch)
+    return count

@@ -356,6 +356,14 @@ class Connector(abc.ABC):
         """Ratings and reviews published after `since`, oldest first, every page."""
         raise self._unsupported(Capability.RATINGS)
 
+    def fetch_tenders(self, *, cursor: str | None = None) -> Page[Any]:
+        """Open tenders (GeM bids), every page; items are the platform module's TenderData."""
+        raise self._unsupported(Capability.TENDERS)
+
+    def fetch_inquiries(self, *, since: datetime, until: datetime | None = None) -> Page[Any]:
+        """Buyer inquiries (IndiaMART leads) received in [since, until]; items are the module's InquiryData."""
+        raise self._unsupported(Capability.INQUIRIES)
+
     # --- webhooks ------------------------------------------------------------------------------------------
 
     @classmethod
