@@ -13,6 +13,7 @@ v1 = [
     path("", include("apps.integrations.api.urls")),
     path("", include("apps.orders.api.urls")),
     path("", include("apps.catalog.api.urls")),
+    path("", include("apps.inventory.api.urls")),
     path("", include("apps.events.api.urls")),
 ]
 

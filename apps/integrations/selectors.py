@@ -31,6 +31,7 @@ CAPABILITY_LABELS = {
     Capability.INQUIRIES: _("Brings buyer inquiries in"),
     Capability.TENDERS: _("Brings tenders in"),
     Capability.MARKETPLACE_INVENTORY: _("Shows stock held in the marketplace's warehouses"),
+    Capability.RATINGS: _("Brings ratings and reviews in"),
 }
 
 
@@ -51,7 +52,7 @@ class PlatformCard:
 
 def capability_labels(connector_class: type[Connector]) -> list[str]:
     """The connector's capabilities as readable phrases, in a stable order."""
-    return [str(CAPABILITY_LABELS[c]) for c in Capability if c in connector_class.capabilities]
+    return [str(CAPABILITY_LABELS.get(c, c.value)) for c in Capability if c in connector_class.capabilities]
 
 
 def platform_card(connector_class: type[Connector]) -> PlatformCard:

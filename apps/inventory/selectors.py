@@ -24,3 +24,8 @@ def marketplace_stock(*, principal: Principal) -> QuerySet[MarketplaceStock]:
 
 def movements(*, principal: Principal, item_id: int) -> QuerySet[StockMovement]:
     return scope_by_shg(StockMovement.objects.filter(item_id=item_id), principal, "item__variant__shg")
+
+
+def stock_item_list(*, principal: Principal) -> QuerySet[StockItem]:
+    """Stock items for the partner API: variant and location joined, no product (one query a page)."""
+    return scope_by_shg(StockItem.objects.all(), principal, "variant__shg").select_related("variant", "location")

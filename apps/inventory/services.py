@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from apps.catalog.models import Listing, Variant
@@ -301,7 +301,8 @@ def stock_push_request(*, variant_ids: set[int] | list[int], connection_ids: set
 
 
 def _pushable_listings(variant_ids):
-    return Listing.objects.filter(variant_id__in=list(variant_ids), fulfilled_by_marketplace=False).exclude(
+    ids = variant_ids if isinstance(variant_ids, QuerySet) else list(variant_ids)  # a queryset stays a subquery
+    return Listing.objects.filter(variant_id__in=ids, fulfilled_by_marketplace=False).exclude(
         state__in=[Listing.State.DRAFT, Listing.State.DELISTED, Listing.State.ERROR])
 
 

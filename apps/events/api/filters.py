@@ -1,6 +1,6 @@
 import django_filters
 
-from apps.events.models import Event
+from apps.events.models import Event, PartnerWebhookSubscription
 from apps.events.types import EVENT_TYPES
 
 
@@ -11,3 +11,9 @@ class EventFilter(django_filters.FilterSet):
     class Meta:
         model = Event
         fields = ["type", "shg", "connection", "occurred_since"]
+
+
+class SubscriptionFilter(django_filters.FilterSet):
+    class Meta:
+        model = PartnerWebhookSubscription
+        fields = ["is_active"]

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from apps.accounts.selectors import scope_by_shg
 from apps.core.api import error_responses, request_token
-from apps.events.api.filters import EventFilter
+from apps.events.api.filters import EventFilter, SubscriptionFilter
 from apps.events.api.serializers import (
     EventSerializer,
     SubscriptionCreatedSerializer,
@@ -40,6 +40,7 @@ class SubscriptionViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins
 
     queryset = PartnerWebhookSubscription.objects.none()
     serializer_class = SubscriptionSerializer
+    filterset_class = SubscriptionFilter
     cursor_ordering = "-id"
 
     def get_queryset(self):

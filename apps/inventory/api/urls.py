@@ -1,0 +1,8 @@
+from rest_framework.routers import SimpleRouter
+
+from apps.inventory.api.views import MarketplaceStockViewSet, StockItemViewSet
+
+router = SimpleRouter()
+router.register("inventory", StockItemViewSet, basename="stockitem")
+router.register("marketplace-stock", MarketplaceStockViewSet, basename="marketplacestock")
+urlpatterns = router.urls
