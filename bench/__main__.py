@@ -6,7 +6,7 @@ import sys
 from importlib import import_module
 
 # Modules of the benchmarks, in the order they run.
-BENCHMARKS = ["bench.ingest", "bench.webhooks"]
+BENCHMARKS = ["bench.ingest", "bench.webhooks", "bench.propagation", "bench.dashboard"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,10 +55,12 @@ INSTALLED_APPS = [
     "apps.dashboard",
     "apps.tenders",
     "apps.ops",
+    "auditlog",
     "apps.reviews",
 ]
 
 MIDDLEWARE = [
+    "apps.ops.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -66,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -259,12 +262,35 @@ SPECTACULAR_SETTINGS = {
 }
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# "json": one JSON object per line with request and connection ids (apps/core/logging.py); "plain" for people.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "apps.core.logging.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
+    "filters": {"redact": {"()": "apps.core.logging.RedactSecretsFilter"},
+                "context": {"()": "apps.core.logging.ContextFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(connection_id)s] %(message)s"},
+                   "json": {"()": "apps.core.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain",
+                             "filters": ["context", "redact"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Operations (apps/ops, docs/operations.md): circuit breakers, alerts, probes and metrics.
+OPS_BREAKER_THRESHOLD = env.int("OPS_BREAKER_THRESHOLD", default=3)
+OPS_BREAKER_COOLDOWN = timedelta(minutes=env.int("OPS_BREAKER_COOLDOWN_MINUTES", default=5))
+OPS_BREAKER_MAX_COOLDOWN = timedelta(minutes=env.int("OPS_BREAKER_MAX_COOLDOWN_MINUTES", default=120))
+OPS_CHECK_MINUTES = env.int("OPS_CHECK_MINUTES", default=60)
+OPS_CHECK_INTERVAL = timedelta(minutes=OPS_CHECK_MINUTES)
+OPS_SLOW_SYNC_SECONDS = env.int("OPS_SLOW_SYNC_SECONDS", default=300)
+OPS_STALE_AFTER_INTERVALS = 2
+OPS_WEBHOOK_BACKLOG_AGE = timedelta(minutes=env.int("OPS_WEBHOOK_BACKLOG_MINUTES", default=15))
+OPS_WEBHOOK_BACKLOG_COUNT = env.int("OPS_WEBHOOK_BACKLOG_COUNT", default=500)
+OPS_ALERT_QUIET_PERIOD = timedelta(hours=env.int("OPS_ALERT_QUIET_HOURS", default=6))
+OPS_ALERT_RENOTIFY = timedelta(hours=env.int("OPS_ALERT_RENOTIFY_HOURS", default=24))
+OPS_HEARTBEAT_MAX_AGE = env.int("OPS_HEARTBEAT_MAX_AGE_SECONDS", default=180)
+# A bearer token for Prometheus to scrape /metrics; empty: staff sessions only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The sandbox keeps its "stopped platforms" flags as files here (shared by the web and qcluster processes).
+SANDBOX_STATE_DIR = env.path("SANDBOX_STATE_DIR", default=BASE_DIR / ".sandbox-state")

@@ -17,7 +17,11 @@ urlpatterns = [
     path("catalog/", include("apps.catalog.urls")),
     path("inventory/", include("apps.inventory.urls")),
     path("webhooks/", include("apps.integrations.webhook_urls")),
+    path("webhooks/indiamart/", include("apps.tenders.push_urls")),
+    path("tenders/", include("apps.tenders.urls")),
+    path("feeds/", include("apps.integrations.feed_urls")),
     path("api/", include("config.api_urls")),
+    path("", include("apps.ops.urls")),
 ]
 
 if settings.SANDBOX:

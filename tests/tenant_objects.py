@@ -57,10 +57,42 @@ def _optional_objects(shg, connection) -> dict:
 
         location = StockLocation.objects.create(shg=shg, name="Tenant A store room", is_default=True)
         built["stockitem"] = StockItem.objects.create(variant=built["variant"], location=location, on_hand=5)
+    if _has_model("tenders", "Tender"):
+        built.update(_tender_objects(shg, connection))
+    if _has_model("ops", "Notification"):
+        from django.contrib.auth import get_user_model
+
+        from apps.ops.models import Alert, Notification
+
+        alert = Alert.objects.create(kind="connection_failing", key=f"connection:{connection.pk}", shg=shg,
+                                     connection=connection, title="Tenant A Secret Store is failing")
+        built["notification"] = Notification.objects.create(
+            user=get_user_model().objects.get(username="tenant-a-admin"), alert=alert)
     if _has_model("integrations", "SyncRun"):
         SyncRun = apps.get_model("integrations", "SyncRun")
         built["syncrun"] = SyncRun.objects.create(connection=connection, stream="orders")
     return built
+
+
+def _tender_objects(shg, connection) -> dict:
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from apps.tenders.models import Bid, Inquiry, Quote, SellerDocument, Tender
+
+    tender = Tender.objects.create(shg=shg, source="file", bid_number="GEM/TENANT-A/B/991", category="Secret pickle jars",
+                                   deadline=timezone.now() + timedelta(days=5))
+    Bid.objects.create(tender=tender, shg=shg)
+    inquiry = Inquiry.objects.create(shg=shg, unique_query_id="TENANT-A-LEAD-991", buyer_name="Tenant A Secret Buyer",
+                                     received_at=timezone.now())
+    quote = Quote.objects.create(inquiry=inquiry, shg=shg, quantity=1, unit_price=Decimal("10"), total=Decimal("10"),
+                                 delivery_days=3, payment_terms="advance")
+    # A name only: the file is never written, another tenant is refused before it would be opened.
+    document = SellerDocument.objects.create(shg=shg, kind="pan", title="Tenant A secret PAN",
+                                             file="seller-documents/tenant-a-pan.pdf")
+    return {"tender": tender, "inquiry": inquiry, "quote": quote, "sellerdocument": document}
 
 
 def _has_model(app_label: str, name: str) -> bool:
@@ -84,22 +116,29 @@ KWARG_SOURCES = {
     "syncrun_pk": lambda o: o["syncrun"].pk,
     "token_pk": lambda o: o["token"].pk,
     "fulfilment_pk": lambda o: o["fulfilment"].pk,
+    "variant_pk": lambda o: o["variant"].pk,
 }
 
 # Arguments that choose a format, not an object: such a URL is swept like a list (it must show nothing of
 # another tenant) rather than expected to answer 404.
-VALUE_KWARGS = {"file_format": "csv"}
+VALUE_KWARGS = {"signed_quote": "not-a-signed-quote", "file_format": "csv"}
 
 # The first path segment of a route -> the object a bare <pk>/<uuid> refers to.
 SEGMENT_OBJECTS = {
     "unmatched": "channelproduct",
     "inventory": "stockitem",
+    "stock": "stockitem",
     "shgs": "shg",
     "tokens": "token",
     "connections": "connection",
     "orders": "order",
     "sync": "connection",
     "fulfilments": "fulfilment",
+    "tenders": "tender",
+    "inquiries": "inquiry",
+    "quotes": "quote",
+    "documents": "sellerdocument",
+    "notifications": "notification",
 }
 
 
@@ -144,4 +183,6 @@ def markers(objects: dict) -> list[str]:
         found.append(objects["order"].external_id)
     if "variant" in objects:
         found.append(objects["variant"].sku)
+    if "tender" in objects:
+        found.extend([objects["tender"].bid_number, objects["inquiry"].buyer_name])
     return found

@@ -15,7 +15,7 @@ _SECRET_PATTERNS = [
     re.compile(r"(?i)(authorization|x-shopify-access-token|x-amz-access-token|api-key|x-auth-token)"
                r"(['\"]?\s*[:=]\s*['\"]?)(bearer |basic |token )?([^\s'\",}]+)"),
     re.compile(r"(?i)((?:access|refresh)_token|client_secret|consumer_secret|consumer_key|password|"
-               r"api_key|glusr_crm_key|spapi_oauth_code|code)(['\"]?\s*[:=]\s*['\"]?)([^\s&'\",}]+)"),
+               r"api_key|glusr_crm_key|spapi_oauth_code|code|\w*secret)(['\"]?\s*[:=]\s*['\"]?)([^\s&'\",}]+)"),
     re.compile(r"\b(ck|cs|shpat|shpca|Atza|Atzr)[_|][A-Za-z0-9|\-_]{8,}"),
 ]
 

@@ -6,4 +6,7 @@ from apps.dashboard import views
 
 urlpatterns = [
     path("", views.overview, name="home"),
+    path("products/<int:variant_pk>/price/", views.variant_price, name="variant_price"),
+    path("products/<int:variant_pk>/stock/", views.variant_stock, name="variant_stock"),
+    path("stock/<int:pk>/buffers/", views.stock_buffers, name="stock_buffers"),
 ]

@@ -29,6 +29,11 @@ class EventType(enum.StrEnum):
     SYNC_FAILED = "sync.failed"
     CONNECTION_NEEDS_REAUTH = "connection.needs_reauth"
     CONNECTION_DISABLED = "connection.disabled"
+    # tenders (GeM bids, IndiaMART inquiries and quotes)
+    TENDER_MATCHED = "tender.matched"
+    BID_STATUS_CHANGED = "bid.status_changed"
+    INQUIRY_RECEIVED = "inquiry.received"
+    QUOTE_SENT = "quote.sent"
 
 
 # Type -> current schema version of its payload (what `publish` stamps on the event).
@@ -49,6 +54,10 @@ DESCRIPTIONS: dict[str, str] = {
     EventType.SYNC_FAILED: "A sync of a connection failed; the payload carries the error type and message.",
     EventType.CONNECTION_NEEDS_REAUTH: "A channel refused the stored credentials; a coordinator must reconnect.",
     EventType.CONNECTION_DISABLED: "A connection was switched off, by a coordinator or because the app was uninstalled.",
+    EventType.TENDER_MATCHED: "An imported GeM bid matches the SHG's catalog; the payload has its score and matched words.",
+    EventType.BID_STATUS_CHANGED: "A bid on a tender moved in its workflow (draft, submitted, evaluated, awarded, lost).",
+    EventType.INQUIRY_RECEIVED: "A new buyer inquiry arrived from IndiaMART (pull or push).",
+    EventType.QUOTE_SENT: "A quote answering an inquiry was emailed to the buyer with its PDF and link.",
 }
 
 

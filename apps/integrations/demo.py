@@ -28,6 +28,11 @@ DEMO_CHANNELS = [
     (1, "shopify", "jeevika-didi-store", "Jeevika Didi Store"),
     (2, "shopify", "kudumbashree-annapoorna", "Annapoorna Foods"),
     (2, "woocommerce", "annapoorna-foods", "Annapoorna Foods web store"),
+    (1, "magento", "jeevika-didi-magento", "Jeevika Didi Magento store"),
+    (0, "ozon", "2184417", "Sakhi Crafts (Ozon)"),
+    (1, "wildberries", "jeevika-didi-wb", "Jeevika Didi (Wildberries)"),
+    (2, "website", "annapoorna-foods-site", "Annapoorna Foods own website"),
+    (2, "yandex_market", "21650001", "Annapoorna Foods (Yandex Market)"),
 ]
 # Sandbox accounts left unconnected, for trying each platform's real connect flow from the dashboard.
 SPARE_ACCOUNTS = [
@@ -35,6 +40,11 @@ SPARE_ACCOUNTS = [
     ("flipkart", "spare-flipkart-seller", "Spare Flipkart seller"),
     ("shopify", "spare-shop", "Spare Shopify shop"),
     ("woocommerce", "spare-store", "Spare WooCommerce store"),
+    ("magento", "spare-magento-store", "Spare Magento store"),
+    ("ozon", "2184499", "Spare Ozon seller"),
+    ("wildberries", "spare-wb-seller", "Spare Wildberries seller"),
+    ("website", "spare-site", "Spare shop website"),
+    ("yandex_market", "21650099", "Spare Yandex Market shop"),
 ]
 
 

@@ -35,7 +35,7 @@ from django.db.models import F, Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from apps.core.logging import redact
+from apps.core.logging import connection_context, redact
 from apps.events.services import publish
 from apps.integrations.connectors.base import Capability, Connector, Page
 from apps.integrations.connectors.errors import (
@@ -187,25 +187,29 @@ def sync_connection(*, connection_id: int, stream: str = SyncRun.Stream.ORDERS, 
         return run
     connector: Connector | None = None
     progress = _Progress(cursor_after=run.cursor_before)
-    try:
-        connector = build_connector(connection)
-        if stream == SyncRun.Stream.ORDERS:
-            _pull_orders(run, connection, connector, since, progress)
-        elif stream == SyncRun.Stream.RATINGS:
-            _pull_ratings(run, connection, connector, since, progress)
+    with connection_context(connection.pk):  # every log line of the run carries the connection id
+        try:
+            connector = build_connector(connection)
+            if stream == SyncRun.Stream.ORDERS:
+                _pull_orders(run, connection, connector, since, progress)
+            elif stream == SyncRun.Stream.RATINGS:
+                _pull_ratings(run, connection, connector, since, progress)
+            else:
+                _pull_products(run, connection, connector)
+        except (ConnectorError, UnknownPlatform, ImportError) as exc:
+            _record_failure(run, connection, connector, exc, progress)
+        except Exception as exc:
+            _record_failure(run, connection, connector, exc, progress)
+            raise
+        except BaseException as exc:  # the worker is being stopped: free the lock on the way out
+            _record_failure(run, connection, connector, exc, progress)
+            raise
         else:
-            _pull_products(run, connection, connector)
-    except (ConnectorError, UnknownPlatform, ImportError) as exc:
-        _record_failure(run, connection, connector, exc, progress)
-    except Exception as exc:
-        _record_failure(run, connection, connector, exc, progress)
-        raise
-    except BaseException as exc:  # the worker is being stopped: free the lock on the way out
-        _record_failure(run, connection, connector, exc, progress)
-        raise
-    else:
-        _record_success(run, connection, connector, progress)
+            _record_success(run, connection, connector, progress)
     run.refresh_from_db()
+    from apps.ops.services import health_record_run
+
+    health_record_run(run)  # apps.ops: latency, circuit breaker, alerts
     return run
 
 

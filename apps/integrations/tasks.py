@@ -19,6 +19,7 @@ from django_q.tasks import async_task
 
 from apps.integrations.models import Connection, SyncRun
 from apps.integrations.sync import lock_timeout, sync_claim, sync_connection
+from apps.ops.services import breaker_admit
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def dispatch_due_syncs(*, limit: int = DISPATCH_BATCH) -> list[int]:
         if db_connection.features.has_select_for_update_skip_locked:
             queryset = queryset.select_for_update(skip_locked=True, of=("self",))
         ids = [c.pk for c in queryset.only("id")[:limit]]
+        ids = breaker_admit(ids, now=now)  # apps.ops: an open circuit breaker waits for its probe
         # Until the run reschedules it, the connection is not due again; if the task is lost it comes back.
         Connection.objects.filter(pk__in=ids).update(next_sync_at=now + lock_timeout())
     for connection_id in ids:

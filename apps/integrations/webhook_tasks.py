@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from apps.core.logging import connection_context
 from apps.integrations.models import Connection, WebhookEvent
 from apps.integrations.webhooks import ENQUEUE_GRACE, webhook_event_process, webhooks_register
 
@@ -47,7 +48,9 @@ def register_webhooks(connection_id: int) -> dict:
 
 def process_webhook_event(event_id: int) -> str:
     """The task body: process one delivery; returns its new status ("skipped" when another worker has it)."""
-    outcome = webhook_event_process(event_id=event_id)
+    connection_id = WebhookEvent.objects.filter(pk=event_id).values_list("connection_id", flat=True).first()
+    with connection_context(connection_id):  # log lines of the processing carry the connection id
+        outcome = webhook_event_process(event_id=event_id)
     return outcome.status if outcome else "skipped"
 
 

@@ -101,7 +101,21 @@ def push_stock_for_connection(connection_id: int) -> dict[str, int]:
         batch = todo[start:start + PUSH_BATCH]
         ok, bad = _push_batch(connector, batch)
         pushed, failed = pushed + ok, failed + bad
+    _requeue_if_moved(connection_id, listings, totals)
     return {"pushed": pushed, "failed": failed}
+
+
+def _requeue_if_moved(connection_id: int, listings: list[Listing], totals: dict[int, dict[str, int]]) -> None:
+    """Stock that moved while this run was pushing is pushed again. Two runs of one channel may overlap (the
+    flag is dropped when a run starts); if the older one answers last, its quantity is stale, and this check,
+    made by whichever run finishes last, queues the push that makes the channel right."""
+    now = available_by_variant(variant_ids={listing.variant_id for listing in listings})
+    moved = {vid for vid in {listing.variant_id for listing in listings}
+             if now.get(vid, {}).get("available", 0) != totals.get(vid, {}).get("available", 0)}
+    if moved:
+        Listing.objects.filter(id__in=[listing.pk for listing in listings if listing.variant_id in moved]).update(
+            stock_dirty=True)
+        enqueue_stock_push(connection_id)
 
 
 def _push_batch(connector, batch: Sequence[tuple[Listing, int]]) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class ConnectionHealth(models.Model):
@@ -61,12 +62,12 @@ class Alert(models.Model):
     """
 
     class Kind(models.TextChoices):
-        CONNECTION_FAILING = "connection_failing", "Channel failing"
-        SYNC_STALE = "sync_stale", "No successful sync for two poll intervals"
-        SYNC_SLOW = "sync_slow", "Sync slower than the limit"
-        NEEDS_REAUTH = "needs_reauth", "Needs re-authorisation"
-        OVERSOLD = "oversold", "Oversold order"
-        WEBHOOK_BACKLOG = "webhook_backlog", "Webhook backlog"
+        CONNECTION_FAILING = "connection_failing", _("Channel failing")
+        SYNC_STALE = "sync_stale", _("No successful sync for two poll intervals")
+        SYNC_SLOW = "sync_slow", _("Sync slower than the limit")
+        NEEDS_REAUTH = "needs_reauth", _("Needs re-authorisation")
+        OVERSOLD = "oversold", _("Oversold order")
+        WEBHOOK_BACKLOG = "webhook_backlog", _("Webhook backlog")
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"

@@ -7,6 +7,7 @@ bus when one is configured, and a qcluster that ran its every-minute heartbeat r
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -68,6 +69,8 @@ def _qcluster() -> str:
     return f"ok ({int(age.total_seconds())} s ago)"
 
 
+_USERINFO = re.compile(r"://[^@/\s]+@")  # broker URLs in error messages carry passwords
+
 CHECKS: dict[str, Callable[[], str]] = {
     "database": _database, "cache": _cache, "broker": _broker, "event_bus": _event_bus, "qcluster": _qcluster,
 }
@@ -81,6 +84,6 @@ def readiness() -> tuple[bool, dict[str, dict]]:
         try:
             detail, status = check(), "ok"
         except Exception as exc:  # each failure is reported, none stops the others
-            detail, status, ready = f"{type(exc).__name__}: {str(exc)[:200]}", "fail", False
+            detail, status, ready = f"{type(exc).__name__}: {_USERINFO.sub('://***@', str(exc))[:200]}", "fail", False
         results[name] = {"status": status, "detail": detail, "ms": round((time.monotonic() - started) * 1000, 1)}
     return ready, results

@@ -84,7 +84,16 @@ def _fail(health: ConnectionHealth, *, now: datetime, error: str, error_type: st
 
 def health_record_run(run: SyncRun) -> ConnectionHealth | None:
     """Called by the sync engine after every run: success closes the breaker, failure counts towards opening
-    it; the latency is kept. Only the orders stream (the scheduled one) drives the breaker."""
+    it; the latency is kept. Only the orders stream (the scheduled one) drives the breaker. Never raises:
+    the run is already recorded, and health must not turn a finished sync into a failed task."""
+    try:
+        return _record_run(run)
+    except Exception:
+        logger.exception("could not record the health of sync run %s", run.pk)
+        return None
+
+
+def _record_run(run: SyncRun) -> ConnectionHealth | None:
     if run.status not in (SyncRun.Status.SUCCESS, SyncRun.Status.FAILED) or run.stream != SyncRun.Stream.ORDERS:
         return None
     now = timezone.now()

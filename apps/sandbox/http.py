@@ -34,6 +34,45 @@ def clear_forced_faults() -> None:
     cache.delete(FORCED_FAULTS_KEY)
 
 
+# --- stopping one platform (an outage drill: `manage.py sandbox_platform stop <slug>`, or the sandbox page) ------
+# A file per stopped platform under SANDBOX_STATE_DIR: the web server that plays the sandbox, the qcluster and
+# the command see the same flag without a table, and checking it costs a stat, not a query.
+
+
+def _stop_flag(slug: str):
+    from pathlib import Path
+
+    from django.conf import settings
+
+    if not slug.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"Not a platform slug: {slug!r}")
+    return Path(settings.SANDBOX_STATE_DIR) / f"stopped-{slug}"
+
+
+def platform_stopped(slug: str) -> bool:
+    return _stop_flag(slug).exists()
+
+
+def platform_stop(slug: str) -> None:
+    """Every endpoint of this platform answers 503 (in its own error shape) until platform_start."""
+    flag = _stop_flag(slug)
+    flag.parent.mkdir(parents=True, exist_ok=True)
+    flag.touch()
+
+
+def platform_start(slug: str) -> None:
+    _stop_flag(slug).unlink(missing_ok=True)
+
+
+def stopped_platforms() -> list[str]:
+    from pathlib import Path
+
+    from django.conf import settings
+
+    folder = Path(settings.SANDBOX_STATE_DIR)
+    return sorted(p.name.removeprefix("stopped-") for p in folder.glob("stopped-*")) if folder.is_dir() else []
+
+
 def _take_forced_fault() -> str | None:
     queue = cache.get(FORCED_FAULTS_KEY) or []
     if not queue:
@@ -68,6 +107,8 @@ def sandbox_endpoint(*, server_error: ErrorRenderer, rate_limited: Callable[[], 
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
+            if platform_stopped(view.__module__.rsplit(".", 1)[-1]):
+                return server_error(503, "Service unavailable (this sandbox platform is stopped)")
             forced = _take_forced_fault()
             faults = current_faults()
             if forced is None and not faults.any:

@@ -21,10 +21,32 @@ from apps.core.models import TimestampedModel
 from apps.tenders import validators
 
 
+class PrivateStorage(FileSystemStorage):
+    """Seller documents live outside MEDIA_ROOT's public URL space; only a tenancy-checked view serves them.
+
+    The root is read from settings on every use (PRIVATE_MEDIA_ROOT, default `private_media` next to
+    MEDIA_ROOT), so tests and deployments can move it.
+    """
+
+    @property
+    def base_location(self):
+        root = getattr(settings, "PRIVATE_MEDIA_ROOT", None) or Path(settings.MEDIA_ROOT).parent / "private_media"
+        return str(root)
+
+    @property
+    def location(self):
+        return str(Path(self.base_location).resolve())
+
+    @property
+    def base_url(self):
+        return None
+
+    def url(self, name):
+        raise ValueError("Private documents have no public URL: use the tenders:document view.")
+
+
 def private_storage() -> FileSystemStorage:
-    """Seller documents live outside MEDIA_ROOT's public URL space; only a tenancy-checked view serves them."""
-    root = getattr(settings, "PRIVATE_MEDIA_ROOT", None) or Path(settings.MEDIA_ROOT).parent / "private_media"
-    return FileSystemStorage(location=root, base_url=None)
+    return PrivateStorage()
 
 
 def _document_path(instance: SellerDocument, filename: str) -> str:

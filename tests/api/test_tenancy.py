@@ -11,10 +11,13 @@ import re
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from apps.accounts.services import partner_token_create
+from apps.catalog.models import Listing
 from apps.catalog.services import product_create
 from apps.events.subscriptions import subscription_create
+from apps.inventory.models import MarketplaceStock, StockMovement
 from tests import tenant_objects
 from tests.api.conftest import client_for
 from tests.factories import make_org
@@ -41,7 +44,8 @@ def _object_for(route: str, objects: dict):
         "shgs": objects["shg"], "connections": objects["connection"], "sync-runs": objects["syncrun"],
         "orders": objects["order"], "fulfilments": objects["fulfilment"], "events": objects["event"],
         "webhook-subscriptions": objects["subscription"], "products": objects["product"],
-        "variants": objects["variant"],
+        "variants": objects["variant"], "listings": objects["listing"], "inventory": objects["stockitem"],
+        "marketplace-stock": objects["marketplacestock"], "stock-movements": objects["movement"],
     }.get(segment)
 
 
@@ -57,6 +61,13 @@ def tenant_a(db):
     objects["product"] = product_create(shg=objects["shg"], title="Tenant A secret product",
                                         variants=[{"sku": "TENANT-A-SKU"}])
     objects["variant"] = objects["product"].variants.get()
+    objects["listing"] = Listing.objects.create(variant=objects["variant"], connection=objects["connection"],
+                                                shg=objects["shg"], state=Listing.State.LIVE, external_id="TENANT-A-LISTING")
+    objects["movement"] = StockMovement.objects.create(item=objects["stockitem"], kind="receipt", on_hand_delta=5,
+                                                       on_hand_after=5, reserved_after=0)
+    objects["marketplacestock"] = MarketplaceStock.objects.create(
+        connection=objects["connection"], variant=objects["variant"], sku="TENANT-A-SKU", quantity=3,
+        fetched_at=timezone.now())
     objects["subscription"], _secret = subscription_create(organization=objects["federation"],
                                                            url="https://tenant-a.example.org/hook", event_types=["*"])
     return objects

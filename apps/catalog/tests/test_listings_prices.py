@@ -91,3 +91,16 @@ def test_channel_import_matches_creates_and_lists_unmatched(setup):
     assert listing.external_id == "p3" and ChannelProduct.objects.get().mapped_to == variant
     again = _store_channel_products(connection=channel, items=items, currency="INR")
     assert again.created == 0 and Listing.objects.count() == 2
+
+
+def test_prices_are_pushed_in_batches_of_100(setup):
+    from apps.catalog.tasks import push_prices_for_connection
+
+    shg, _variant, channel = setup
+    product = product_create(shg=shg, title="Diyas", variants=[{"sku": f"DIYA-{n:03d}", "price": "40"} for n in range(150)])
+    Listing.objects.bulk_create([Listing(variant=v, connection=channel, shg=shg, state=Listing.State.LIVE, price_dirty=True)
+                                 for v in product.variants.all()])
+    assert push_prices_for_connection(channel.pk) == {"pushed": 150, "failed": 0}
+    assert [len(updates) for _cid, updates in StockFakeConnector.price_calls] == [100, 50]
+    assert not Listing.objects.filter(price_dirty=True).exists()
+    assert set(Listing.objects.values_list("last_pushed_price", flat=True)) == {Decimal("40.00")}

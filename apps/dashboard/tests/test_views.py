@@ -152,7 +152,8 @@ def _parse(html: str) -> _Page:
 
 def _pages(sakhi):
     return [reverse("home"), reverse("orders:list"), reverse("integrations:list"), reverse("shg_list"),
-            reverse("shg_detail", args=[sakhi.pk]), reverse("catalog:products"), reverse("inventory:stock")]
+            reverse("shg_detail", args=[sakhi.pk]), reverse("catalog:products"), reverse("inventory:stock"),
+            reverse("sync:activity"), reverse("catalog:unmatched"), reverse("catalog:import")]
 
 
 def test_every_page_has_viewport_and_labelled_fields(client, coordinator):
@@ -168,7 +169,8 @@ def test_every_page_has_viewport_and_labelled_fields(client, coordinator):
             assert labelled, f"unlabelled field {field}"
 
 
-@pytest.mark.parametrize("name", ["home", "orders:list", "integrations:list", "catalog:products", "inventory:stock"])
+@pytest.mark.parametrize("name", ["home", "orders:list", "integrations:list", "catalog:products", "inventory:stock",
+                                  "sync:activity", "catalog:unmatched", "shg_list"])
 def test_first_load_fits_the_page_budget(client, coordinator, name, settings):
     user, sakhi, _jyoti = coordinator
     shop = sakhi.connections.get()

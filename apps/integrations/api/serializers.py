@@ -135,3 +135,10 @@ class PlatformSerializer(serializers.Serializer):
     auth_kind = serializers.CharField()
     capabilities = serializers.ListField(child=serializers.CharField())
     credential_fields = CredentialFieldSerializer(many=True)
+
+
+class ListingImportSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text="Variants created for SKUs the catalog lacked.")
+    matched = serializers.IntegerField(help_text="Products whose SKU the catalog already had.")
+    listings = serializers.IntegerField(help_text="Listings created or refreshed.")
+    unmatched = serializers.IntegerField(help_text="Products without a SKU, kept for mapping by hand.")

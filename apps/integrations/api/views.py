@@ -15,6 +15,7 @@ from apps.integrations.api.serializers import (
     ConnectionCreateSerializer,
     ConnectionSerializer,
     ConnectionTestResultSerializer,
+    ListingImportSerializer,
     PlatformSerializer,
     SyncAcceptedSerializer,
     SyncRequestSerializer,
@@ -86,6 +87,31 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         context = self.get_serializer_context()
         body = {"sync_run": SyncRunSerializer(run, context=context).data, "already_running": not created}
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["sync_run"]["url"]})
+
+
+    @extend_schema(
+        summary="Import the channel's products as listings",
+        description="Reads every product of the channel now: SKUs the catalog lacks become variants, every SKU'd "
+                    "product becomes (or refreshes) a listing of its variant, and products without a SKU are kept "
+                    "for a coordinator to map by hand (`unmatched`). The catalog's prices and stock are not "
+                    "overwritten.",
+        request=None, responses={200: ListingImportSerializer, **error_responses(404, 409)},
+    )
+    @action(detail=True, methods=["post"], url_path="import-listings")
+    def import_listings(self, request, pk=None):
+        from apps.catalog.services import listings_import_from_channel
+        from apps.integrations.connectors.base import Capability
+        from apps.integrations.connectors.errors import ConnectorError
+
+        connection = self.get_object()
+        if not connection.is_syncable or not connection.connector_class.supports(Capability.PRODUCTS):
+            raise ConflictError("This connection cannot be read for products now.")
+        try:
+            result = listings_import_from_channel(connection=connection)
+        except ConnectorError as exc:
+            raise ConflictError(f"The channel did not answer: {exc}") from None
+        return Response({"created": result.created, "matched": result.matched, "listings": result.listings,
+                         "unmatched": result.unmatched})
 
 
 class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):

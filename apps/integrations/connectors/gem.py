@@ -110,8 +110,8 @@ class GemConnector(Connector):
                                  raw=response.content[:4000], status_code=response.status_code)
         cookie = "; ".join(f"{k}={v}" for k, v in response.cookies.items())
         if not cookie:
-            cookie = "; ".join(part.split(";", 1)[0] for part in response.headers.get("Set-Cookie", "").split(", ")
-                               if "=" in part.split(";", 1)[0])
+            pairs = (part.split(";", 1)[0].strip() for part in response.headers.get("Set-Cookie", "").split(","))
+            cookie = "; ".join(pair for pair in pairs if "=" in pair)
         self._session = (match.group(1), cookie)
         return self._session
 

@@ -19,6 +19,15 @@ CONNECTOR_PATHS: dict[str, str] = {
     "flipkart": "apps.integrations.connectors.flipkart.FlipkartConnector",
     "shopify": "apps.integrations.connectors.shopify.ShopifyConnector",
     "woocommerce": "apps.integrations.connectors.woocommerce.WooCommerceConnector",
+    "gem": "apps.integrations.connectors.gem.GemConnector",
+    "indiamart": "apps.integrations.connectors.indiamart.IndiaMartConnector",
+    "ozon": "apps.integrations.connectors.ozon.OzonConnector",
+    "wildberries": "apps.integrations.connectors.wildberries.WildberriesConnector",
+    "magento": "apps.integrations.connectors.magento.MagentoConnector",
+    "bigcommerce": "apps.integrations.connectors.bigcommerce.BigCommerceConnector",
+    "yandex_market": "apps.integrations.connectors.yandex_market.YandexMarketConnector",
+    "uzum": "apps.integrations.connectors.uzum.UzumConnector",
+    "website": "apps.integrations.connectors.website.WebsiteConnector",
 }
 
 

@@ -26,7 +26,7 @@ class StockMovementFilter(django_filters.FilterSet):
 
     class Meta:
         model = StockMovement
-        fields = ["kind", "created_since"]
+        fields = ["item", "kind", "order_line", "created_since"]
 
 
 class MarketplaceStockFilter(django_filters.FilterSet):

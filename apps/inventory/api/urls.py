@@ -1,8 +1,9 @@
 from rest_framework.routers import SimpleRouter
 
-from apps.inventory.api.views import MarketplaceStockViewSet, StockItemViewSet
+from apps.inventory.api.views import MarketplaceStockViewSet, StockItemViewSet, StockMovementViewSet
 
 router = SimpleRouter()
 router.register("inventory", StockItemViewSet, basename="stockitem")
+router.register("stock-movements", StockMovementViewSet, basename="stockmovement")
 router.register("marketplace-stock", MarketplaceStockViewSet, basename="marketplacestock")
 urlpatterns = router.urls

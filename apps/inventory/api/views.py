@@ -37,26 +37,10 @@ class StockItemViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = StockItemSerializer
     filterset_class = StockItemFilter
 
-    @property
-    def cursor_ordering(self):
-        return ("-created_at", "-id") if self.action == "movements" else "id"
+    cursor_ordering = "id"
 
     def get_queryset(self):
         return stock_item_list(principal=request_token(self.request))
-
-    @extend_schema(summary="The ledger of one stock item, newest first", filters=True,
-                   responses={200: StockMovementSerializer(many=True), **error_responses(404)})
-    @action(detail=True, methods=["get"], filterset_class=StockMovementFilter, serializer_class=StockMovementSerializer)
-    def movements(self, request, pk=None):
-        item = self.get_object()
-        queryset = self.filter_queryset(StockMovement.objects.filter(item=item))
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(StockMovementSerializer(page, many=True).data)
-
-    def filter_queryset(self, queryset):
-        if self.action == "movements" and queryset.model is StockItem:
-            return queryset  # get_object() on the item: the ledger's filters apply to the movements only
-        return super().filter_queryset(queryset)
 
     @extend_schema(
         summary="Adjust stock (a receipt, or an adjustment with a reason)",
@@ -99,6 +83,19 @@ class StockItemViewSet(viewsets.ReadOnlyModelViewSet):
         connections = {c.pk for c in data["connections"]} if data.get("connections") else None
         marked = stock_push_request(variant_ids=chosen, connection_ids=connections)
         return Response({"listings": marked}, status=status.HTTP_202_ACCEPTED)
+
+
+class StockMovementViewSet(viewsets.ReadOnlyModelViewSet):
+    """The ledger, newest first: every receipt, adjustment (with its reason), reservation, release and shipment,
+    with the balances after it. Filter by `item` to audit one stock item."""
+
+    queryset = StockMovement.objects.none()
+    serializer_class = StockMovementSerializer
+    filterset_class = StockMovementFilter
+    cursor_ordering = ("-created_at", "-id")
+
+    def get_queryset(self):
+        return scope_by_shg(StockMovement.objects.all(), request_token(self.request), "item__variant__shg")
 
 
 class MarketplaceStockViewSet(viewsets.ReadOnlyModelViewSet):

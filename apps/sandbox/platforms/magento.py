@@ -15,7 +15,8 @@ Faithful on purpose:
 - searchCriteria: `filterGroups` (or `filter_groups`) whose filters are ORed within a group and groups ANDed,
   condition types eq/neq/gt/gteq/lt/lteq/in/nin/like, `sortOrders`, `pageSize`, `currentPage`. Dates are
   UTC "Y-m-d H:i:s". A `currentPage` past the last page answers the last page again, as Magento's
-  collections do, so a client must stop on `total_count`, not on an empty page. Without a sort the order is
+  collections did for years (magento/magento2#3787, #26986; 2.4 answers some searches empty instead), so a
+  client must stop on `total_count`, not on an empty page. Without a sort the order is
   by id.
 - Orders: state/status pairs new/pending, processing/processing, complete/complete, canceled/canceled,
   closed/closed (refunded). Magento has no "delivered": a delivered order is complete. A configurable
@@ -382,10 +383,14 @@ class Criteria:
             echo["current_page"] = self.current_page
         return echo
 
-    def apply(self, rows: list[dict], default_sort: str) -> tuple[list[dict], int]:
-        kept = [row for row in rows if all(any(_match(row.get(f), v, c) for f, v, c in group) for group in self.groups)]
+    def apply(self, rows: list[dict], default_sort: str, aliases: dict[str, str] | None = None) -> tuple[list[dict], int]:
+        """Filter, sort and page rendered rows; `aliases` maps a column name to the field the answer calls it."""
+        aliases = aliases or {}
+        kept = [row for row in rows
+                if all(any(_match(row.get(aliases.get(f, f)), v, c) for f, v, c in group) for group in self.groups)]
         for field, direction in reversed(self.sorts or [(default_sort, "ASC")]):
-            kept.sort(key=lambda row, field=field: _sort_key(row.get(field)), reverse=direction == "DESC")
+            name = aliases.get(field, field)
+            kept.sort(key=lambda row, name=name: _sort_key(row.get(name)), reverse=direction == "DESC")
         total = len(kept)
         if not self.page_size:
             return kept, total
@@ -578,7 +583,7 @@ def order_ship(store: Store, request: HttpRequest, body: Any, order_id: str) -> 
 def products_search(store: Store, request: HttpRequest, body: Any) -> tuple[Any, int]:
     criteria = Criteria(request)
     rendered = [render_product(row) for row in store.products().values()]
-    page, total = criteria.apply(rendered, "id")
+    page, total = criteria.apply(rendered, "id", {"entity_id": "id"})
     return {"items": page, "search_criteria": criteria.echo(), "total_count": total}, 200
 
 
