@@ -49,6 +49,7 @@ NAME = "propagation: Shopify order webhook -> new quantity on every other channe
 ORDERS = int(os.environ.get("HAAT_BENCH_PROPAGATION_ORDERS", "200"))
 RATE = float(os.environ.get("HAAT_BENCH_PROPAGATION_RATE", "4"))
 MAX_SKUS = 10
+ALONE = 10  # orders sent one at a time before the open-loop run
 START_STOCK = 10_000
 TARGET_P95 = 2.0
 POLL_SECONDS = 0.01
@@ -89,7 +90,10 @@ def stop(process: subprocess.Popen) -> None:
 
 def setup() -> dict:
     """Sandbox accounts, connections, imported listings and the opening stock; returns what the run needs."""
+    from datetime import timedelta
+
     from django.db import transaction
+    from django.utils import timezone
 
     from apps.catalog.models import Listing
     from apps.catalog.services import listings_import_from_channel
@@ -99,16 +103,24 @@ def setup() -> dict:
     from tests.factories import make_connection, make_shg
 
     root = settings.SANDBOX_ROOT_URL
+    # The worker's dispatcher would sync these channels' own sandbox orders, which reserve stock too: only the
+    # benchmark's orders may move it, so no scheduled sync falls due during the run.
+    later = timezone.now() + timedelta(days=7)
     shg = make_shg(name="Propagation Bench SHG")
     shop = make_connection(shg, platform="shopify", display_name="Bench Shopify shop", external_account_id=SHOP,
-                           credentials={"access_token": "shpat_" + "b" * 32}, config={"shop": SHOP, "currency": "INR"})
+                           credentials={"access_token": "shpat_" + "b" * 32}, config={"shop": SHOP, "currency": "INR"},
+                           next_sync_at=later)
     channels, accounts, account_rows = [], {}, {}
     for platform, account_id, name in CHANNELS:
         module = __import__(f"apps.sandbox.platforms.{platform}", fromlist=["create_demo_account"])
         account = module.create_demo_account(account_id, name)
+        if not account.seeded:
+            # One catalogue everywhere (Amazon's demo seller uses its own SKU prefix and FBA for some SKUs).
+            account.settings.update(sku_prefix="HAAT", marketplace_fulfilment=False)
+            account.save(update_fields=["settings"])
         connection = make_connection(shg, platform=platform, display_name=name, external_account_id=account.account_id,
                                      credentials=dict(module.connection_credentials(account)),
-                                     config=module.connection_config(account, root))
+                                     config=module.connection_config(account, root), next_sync_at=later)
         listings_import_from_channel(connection=connection)
         channels.append(connection)
         accounts[platform], account_rows[platform] = account.pk, account
@@ -220,6 +232,9 @@ def run() -> list[str]:
     from apps.orders.models import Order
 
     lines: list[str] = []
+    results: list[tuple[float, float, int]] = []
+    sold: dict[str, int] = {}
+    alone: list[float] = []
     port = free_port()
     env = server_env(port)
     with tempfile.TemporaryDirectory(prefix="haat-bench-propagation-") as tmp:
@@ -253,11 +268,25 @@ def run() -> list[str]:
             lines.append(f"opening stock ({START_STOCK} x {len(skus)} SKUs) on every sandbox after {settled:.1f} s")
 
             rng = random.Random(6)
+            path = f"/webhooks/shopify/{info['shop_uuid']}/"
+            # First, orders one at a time, each waiting for its quantity everywhere: the latency with nothing queued.
+            sold = dict.fromkeys(skus, 0)
+            alone = []
+            for n in range(ALONE):
+                sku = skus[n % len(skus)]
+                body = shopify_order(900 + n, sku, rng)
+                post(port, path, body, headers_for(body))
+                answered = time.perf_counter()
+                sold[sku] += 1
+                target = {(account, sku): START_STOCK - sold[sku] for account in accounts.values()}
+                if wait_for(poller, target, 30) is not None:
+                    alone.append(max(poller.first_at_most(key, value) for key, value in target.items()) - answered)
             plan = [skus[n % len(skus)] for n in range(ORDERS)]
             bodies = [shopify_order(n, sku, rng) for n, sku in enumerate(plan)]
             pushes_before = Task.objects.filter(group="stock-push").count()
-            results = fire(port, f"/webhooks/shopify/{info['shop_uuid']}/", bodies)
-            final = {(account, sku): START_STOCK - plan.count(sku) for account in accounts.values() for sku in skus}
+            results = fire(port, path, bodies)
+            final = {(account, sku): START_STOCK - sold[sku] - plan.count(sku) for account in accounts.values()
+                     for sku in skus}
             drained = wait_for(poller, final, SETTLE_TIMEOUT)
             poller.stopping.set()
             poller.join(timeout=5)
@@ -269,7 +298,7 @@ def run() -> list[str]:
 
     statuses = [status for _sent, _answered, status in results]
     order_rank: dict[int, int] = {}
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = dict(sold)  # the one-at-a-time orders came first
     # The k-th order of a SKU (in the order the app accepted them) must bring every channel to START - k.
     for index in sorted(range(len(results)), key=lambda i: results[i][1]):
         seen[plan[index]] = seen.get(plan[index], 0) + 1
@@ -284,6 +313,9 @@ def run() -> list[str]:
             missing += 1
             continue
         latencies.append(max(arrivals) - answered)
+    if alone:
+        lines.append(f"one at a time ({len(alone)} orders, nothing queued): p50 {percentile(alone, 0.5) * 1000:.0f} ms, "
+                     f"max {max(alone) * 1000:.0f} ms")
     lines.append(f"sent {len(results)} signed orders/create webhooks at {RATE:g}/s: "
                  + ", ".join(f"{s}: {statuses.count(s)}" for s in sorted(set(statuses)))
                  + f"; orders stored: {Order.objects.filter(connection__platform='shopify').count()}")

@@ -15,6 +15,7 @@ v1 = [
     path("", include("apps.catalog.api.urls")),
     path("", include("apps.inventory.api.urls")),
     path("", include("apps.events.api.urls")),
+    path("", include("apps.tenders.api.urls")),
 ]
 
 public = {"authentication_classes": [], "permission_classes": []}

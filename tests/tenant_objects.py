@@ -80,11 +80,13 @@ def _tender_objects(shg, connection) -> dict:
 
     from django.utils import timezone
 
-    from apps.tenders.models import Bid, Inquiry, Quote, SellerDocument, Tender
+    from apps.tenders.models import Bid, Inquiry, Quote, SellerDocument, SellerProfile, Tender
 
     tender = Tender.objects.create(shg=shg, source="file", bid_number="GEM/TENANT-A/B/991", category="Secret pickle jars",
                                    deadline=timezone.now() + timedelta(days=5))
-    Bid.objects.create(tender=tender, shg=shg)
+    bid = Bid.objects.create(tender=tender, shg=shg)
+    profile = SellerProfile.objects.create(shg=shg, legal_name="Tenant A Secret Seller", pan="AAPFU0939F",
+                                           address="Pune", state="Maharashtra", pincode="411001")
     inquiry = Inquiry.objects.create(shg=shg, unique_query_id="TENANT-A-LEAD-991", buyer_name="Tenant A Secret Buyer",
                                      received_at=timezone.now())
     quote = Quote.objects.create(inquiry=inquiry, shg=shg, quantity=1, unit_price=Decimal("10"), total=Decimal("10"),
@@ -92,7 +94,8 @@ def _tender_objects(shg, connection) -> dict:
     # A name only: the file is never written, another tenant is refused before it would be opened.
     document = SellerDocument.objects.create(shg=shg, kind="pan", title="Tenant A secret PAN",
                                              file="seller-documents/tenant-a-pan.pdf")
-    return {"tender": tender, "inquiry": inquiry, "quote": quote, "sellerdocument": document}
+    return {"tender": tender, "bid": bid, "inquiry": inquiry, "quote": quote, "sellerdocument": document,
+            "sellerprofile": profile}
 
 
 def _has_model(app_label: str, name: str) -> bool:

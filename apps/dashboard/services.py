@@ -4,6 +4,7 @@ through those apps' own services, so a change made on a page behaves exactly lik
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
+
 from apps.catalog.models import Variant
 from apps.inventory import services as inventory
 from apps.inventory.models import StockMovement

@@ -131,7 +131,8 @@ def stock_buffers(request: HttpRequest, pk: int) -> HttpResponse:
     the quantity each is shown."""
     item = get_object_or_404(inventory_selectors.stock_items(principal=request.user), pk=pk)
     editable = item.variant.shg_id in editable_shg_ids(request.user)
-    listings = list(Listing.objects.filter(variant=item.variant).select_related("connection").order_by("connection__display_name"))
+    listings = list(Listing.objects.filter(variant=item.variant).select_related("connection")
+                    .order_by("connection__display_name"))
     available = available_by_variant(variant_ids=[item.variant_id]).get(item.variant_id, {}).get("available", 0)
     forms_by_listing = {}
     for listing in listings:

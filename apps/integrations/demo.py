@@ -29,10 +29,14 @@ DEMO_CHANNELS = [
     (2, "shopify", "kudumbashree-annapoorna", "Annapoorna Foods"),
     (2, "woocommerce", "annapoorna-foods", "Annapoorna Foods web store"),
     (1, "magento", "jeevika-didi-magento", "Jeevika Didi Magento store"),
+    (2, "bigcommerce", "annapoorna1", "Annapoorna Foods (BigCommerce)"),
     (0, "ozon", "2184417", "Sakhi Crafts (Ozon)"),
     (1, "wildberries", "jeevika-didi-wb", "Jeevika Didi (Wildberries)"),
     (2, "website", "annapoorna-foods-site", "Annapoorna Foods own website"),
     (2, "yandex_market", "21650001", "Annapoorna Foods (Yandex Market)"),
+    (1, "uzum", "41650", "Jeevika Didi (Uzum Market)"),
+    (0, "gem", "bidplus", "GeM open bids"),
+    (0, "indiamart", "sakhi-crafts-indiamart", "Sakhi Crafts (IndiaMART)"),
 ]
 # Sandbox accounts left unconnected, for trying each platform's real connect flow from the dashboard.
 SPARE_ACCOUNTS = [
@@ -41,10 +45,13 @@ SPARE_ACCOUNTS = [
     ("shopify", "spare-shop", "Spare Shopify shop"),
     ("woocommerce", "spare-store", "Spare WooCommerce store"),
     ("magento", "spare-magento-store", "Spare Magento store"),
+    ("bigcommerce", "spare1", "Spare BigCommerce store"),
     ("ozon", "2184499", "Spare Ozon seller"),
     ("wildberries", "spare-wb-seller", "Spare Wildberries seller"),
     ("website", "spare-site", "Spare shop website"),
     ("yandex_market", "21650099", "Spare Yandex Market shop"),
+    ("uzum", "41699", "Spare Uzum Market shop"),
+    ("indiamart", "spare-indiamart-seller", "Spare IndiaMART seller"),
 ]
 
 

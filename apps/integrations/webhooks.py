@@ -111,9 +111,10 @@ INBOUND: dict[str, InboundSpec] = {
     "woocommerce": InboundSpec(delivery_header="X-WC-Webhook-Delivery-ID", topic_header="X-WC-Webhook-Topic",
                                signature_header="X-WC-Webhook-Signature", secret=_connection_secret,
                                per_connection_secret=True),
-    # The SHG's own site signs with the secret Haat made at connect (credentials["signing_secret"], shown once).
+    # The SHG's own site signs with the secret Haat made at connect (credentials["signing_secret"], shown once),
+    # not one made when registering: there is nothing to register at a site.
     "website": InboundSpec(delivery_header="X-Haat-Delivery", topic_header="X-Haat-Event",
-                           signature_header="X-Haat-Signature", per_connection_secret=True,
+                           signature_header="X-Haat-Signature", per_connection_secret=False,
                            secret=lambda c: str((c.credentials or {}).get("signing_secret") or "")),
 }
 

@@ -9,7 +9,8 @@ from apps.sandbox import views
 app_name = "sandbox"
 
 # One module per platform in apps/sandbox/platforms/, each exposing `urlpatterns`.
-PLATFORM_MODULES = ["amazon", "flipkart", "shopify", "woocommerce", "magento", "bigcommerce", "ozon", "wildberries", "gem", "indiamart", "yandex_market", "uzum", "website"]
+PLATFORM_MODULES = ["amazon", "flipkart", "shopify", "woocommerce", "magento", "bigcommerce", "ozon", "wildberries", "gem",
+                    "indiamart", "yandex_market", "uzum", "website"]
 
 urlpatterns = [path("", views.index, name="index")]
 for _slug in PLATFORM_MODULES:

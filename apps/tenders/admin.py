@@ -9,7 +9,6 @@ class SellerProfileAdmin(admin.ModelAdmin):
     list_display = ["legal_name", "shg", "organization_type", "pan", "gstin", "udyam_number"]
     search_fields = ["legal_name", "pan", "gstin", "shg__name"]
     list_filter = ["organization_type"]
-    # Bank details are shown to staff only masked in the list; the form keeps them editable.
 
 
 @admin.register(SellerDocument)

@@ -1,8 +1,8 @@
 """Reads of procurement data, always scoped by tenancy; ranking tenders against a catalog lives here.
 
-`tender_matches` is the one place that ranks: PostgreSQL full-text search (SearchVector over category,
-ministry and department, a SearchQuery OR-ing the catalog's words, SearchRank) where the database has
-it, and the TenderWord index (count of the catalog's words a tender shares) on SQLite.
+`tender_matches` is the one place that ranks: PostgreSQL full-text search (SearchVector over the category,
+a SearchQuery OR-ing the catalog's words, SearchRank; English stemming) where the database has it, and the
+TenderWord index (how many of the catalog's words the category shares) on SQLite.
 """
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ def tender_matches(*, shg: SHG, queryset: QuerySet[Tender] | None = None, terms:
     if uses_full_text():
         from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 
-        vector = SearchVector("category", weight="A", config="english") + \
-            SearchVector("ministry", "department", weight="C", config="english")
+        vector = SearchVector("category", config="english")
         query = SearchQuery(" OR ".join(terms), search_type="websearch", config="english")
         return queryset.annotate(rank=SearchRank(vector, query)).filter(rank__gt=0)
     return (queryset.annotate(rank=Count("words", filter=Q(words__word__in=terms), output_field=FloatField()))

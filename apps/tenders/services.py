@@ -86,7 +86,8 @@ class ImportResult:
 
 
 def _search_text(item: TenderData) -> str:
-    return " ".join(words(f"{item.category} {item.ministry} {item.department}"))
+    """What is bought: the category's words. Ministries' names ("Handlooms") say nothing of the item."""
+    return " ".join(words(item.category))
 
 
 @transaction.atomic

@@ -29,7 +29,11 @@ def test_schema_validates(schema_doc):
     validate(schema_doc)
     paths = set(schema_doc["paths"])
     assert {"/api/v1/shgs/", "/api/v1/connections/{id}/sync/", "/api/v1/orders/", "/api/v1/fulfilments/",
-            "/api/v1/webhook-subscriptions/{id}/test/"} <= paths
+            "/api/v1/webhook-subscriptions/{id}/test/", "/api/v1/listings/", "/api/v1/listings/{id}/publish/",
+            "/api/v1/inventory/", "/api/v1/inventory/adjust/", "/api/v1/inventory/push/", "/api/v1/stock-movements/",
+            "/api/v1/marketplace-stock/", "/api/v1/connections/{id}/import-listings/"} <= paths
+    assert "patch" in schema_doc["paths"]["/api/v1/variants/{id}/"]
+    assert "put" not in schema_doc["paths"]["/api/v1/variants/{id}/"]
     assert schema_doc["components"]["securitySchemes"]["tokenAuth"]["type"] == "apiKey"
 
 

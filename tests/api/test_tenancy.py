@@ -46,6 +46,8 @@ def _object_for(route: str, objects: dict):
         "webhook-subscriptions": objects["subscription"], "products": objects["product"],
         "variants": objects["variant"], "listings": objects["listing"], "inventory": objects["stockitem"],
         "marketplace-stock": objects["marketplacestock"], "stock-movements": objects["movement"],
+        "tenders": objects.get("tender"), "bids": objects.get("bid"), "inquiries": objects.get("inquiry"),
+        "quotes": objects.get("quote"), "seller-profiles": objects.get("sellerprofile"),
     }.get(segment)
 
 

@@ -120,10 +120,11 @@ def test_connect_sync_ship_restock_in_hindi(world, page):
     shot(page, "7-stock-pushed")
 
     # Switch to Hindi: the same page, in Hindi.
-    page.select_option("#lang-select", "hi")
-    page.wait_for_load_state("load")
+    with page.expect_navigation():
+        page.select_option("#lang-select", "hi")
     assert page.locator("html").get_attribute("lang") == "hi"
     page.locator("nav", has_text="अवलोकन").wait_for()
     page.goto(f"{base}/connections/")
-    assert "अभी" in page.locator(".conn-card").first.inner_text()
+    card = page.locator(".conn-card").first
+    assert "ऑर्डर अभी सिंक करें" in card.inner_text() and "इस चैनल के सिंक" in card.inner_text()
     shot(page, "8-hindi")

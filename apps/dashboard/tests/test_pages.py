@@ -19,7 +19,7 @@ from apps.integrations.models import SyncRun
 from apps.integrations.tests.sync_fakes import FakeShopConnector, fake_platform_fixture  # noqa: F401  (fixture)
 from apps.inventory.models import StockItem, StockMovement
 from apps.inventory.services import default_location
-from apps.orders.models import Fulfilment, Order, OrderLine
+from apps.orders.models import Fulfilment, OrderLine
 from tests.factories import make_connection, make_org, make_shg, make_user
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +42,7 @@ def html(response) -> str:
 
 
 def test_connection_cards_offer_what_the_platform_can_do(client, tenant, fake_platform, monkeypatch):
-    federation, shg, shop, user = tenant
+    _federation, shg, _shop, user = tenant
     fake = make_connection(shg, platform="fakeshop", display_name="Fake shop", last_error="HTTP 500 from the platform")
     client.force_login(user)
     page = html(client.get(reverse("integrations:list")))
@@ -60,7 +60,7 @@ def test_connection_cards_offer_what_the_platform_can_do(client, tenant, fake_pl
 
 
 def test_connection_cards_viewer_sees_no_buttons_and_reconnect_only_when_needed(client, tenant):
-    federation, shg, shop, _user = tenant
+    federation, _shg, shop, _user = tenant
     shop.status = "needs_reauth"
     shop.save()
     viewer = make_user(organization=federation, role=Membership.Role.VIEWER)
@@ -89,7 +89,7 @@ def test_card_buttons_come_back_to_the_list(client, tenant, fake_platform):
 
 
 def test_activity_lists_every_channels_runs_and_polls_only_while_running(client, tenant):
-    _federation, shg, shop, user = tenant
+    _federation, _shg, shop, user = tenant
     other = make_connection(make_shg(name="Other SHG"), display_name="Other tenant store")
     done = SyncRun.objects.create(connection=shop, status=SyncRun.Status.FAILED, finished_at=timezone.now(),
                                   error="Shopify said 401", error_type="AuthError", fetched=7)
@@ -154,7 +154,7 @@ def test_order_totals_are_per_currency(client, orders):
 
 
 def test_csv_export_streams_the_filtered_scoped_orders(client, orders):
-    user, (recent, old, rub) = orders
+    user, (recent, old, _rub) = orders
     make_connection(make_shg(name="Secret SHG"))
     add(order(make_connection(make_shg(name="Secret SHG 2")), timezone.now(), "9.99"))
     client.force_login(user)
@@ -200,7 +200,7 @@ def test_order_page_has_a_timeline(client, tenant):
 
 @pytest.fixture
 def catalog(tenant):
-    federation, shg, shop, user = tenant
+    _federation, shg, shop, user = tenant
     product = Product.objects.create(shg=shg, title="Mango pickle")
     variant = Variant.objects.create(product=product, shg=shg, sku="PICKLE-500", price="120.00", mrp="150.00")
     listing = Listing.objects.create(variant=variant, connection=shop, shg=shg, external_id="gid://1", state=Listing.State.LIVE)
@@ -278,7 +278,7 @@ def test_products_page_shows_inline_forms_and_low_stock(client, catalog):
 
 
 def test_channel_buffers(client, catalog, monkeypatch, django_capture_on_commit_callbacks):
-    user, variant, listing, item = catalog
+    user, _variant, listing, item = catalog
     StockItem.objects.filter(pk=item.pk).update(on_hand=10)
     pushed = []
     monkeypatch.setattr("apps.inventory.tasks.enqueue_stock_push", pushed.append)
@@ -324,3 +324,56 @@ def test_full_products_and_stock_pages_fit_the_page_budget(client, tenant, setti
         total = len(body) + sum(Path(finders.find(url.split("/static/", 1)[1])).stat().st_size
                                 for url in _parse(body.decode()).assets)
         assert total <= PAGE_BUDGET, f"{name}: {total} bytes"
+
+
+def _po_entries(path):
+    """(msgid, msgid_plural, msgstrs, fuzzy) of each live entry of a .po file (a small reader: no dependency)."""
+    import ast
+    import re
+
+    entries = []
+    for block in path.read_text(encoding="utf-8").split("\n\n"):
+        lines = block.splitlines()
+        if not lines or all(line.startswith("#~") for line in lines if line.strip()):
+            continue
+        fields, current = {}, None
+        for line in lines:
+            if line.startswith("#"):
+                continue
+            match = re.match(r'(msgctxt|msgid_plural|msgid|msgstr(?:\[\d\])?) (".*")$', line)
+            if match:
+                current = match.group(1)
+                fields[current] = ast.literal_eval(match.group(2))
+            elif line.startswith('"') and current:
+                fields[current] += ast.literal_eval(line)
+        if fields.get("msgid"):
+            strs = [v for k, v in sorted(fields.items()) if k.startswith("msgstr")]
+            fuzzy = any(line.startswith("#,") and "fuzzy" in line for line in lines)
+            entries.append((fields.get("msgctxt"), fields["msgid"], fields.get("msgid_plural"), strs, fuzzy))
+    return entries
+
+
+def test_hindi_catalogue_is_complete_and_compiled():
+    """Every string in locale/hi is translated (none empty, none fuzzy), and the committed .mo says the same as
+    the .po (a machine without gettext serves the .mo)."""
+    import gettext
+    from pathlib import Path
+
+    from django.conf import settings
+
+    folder = Path(settings.BASE_DIR) / "locale" / "hi" / "LC_MESSAGES"
+    entries = _po_entries(folder / "django.po")
+    assert len(entries) > 300
+    untranslated = [msgid for _ctx, msgid, _pl, strs, fuzzy in entries if fuzzy or not all(strs)]
+    assert not untranslated, untranslated
+    with open(folder / "django.mo", "rb") as handle:
+        compiled = gettext.GNUTranslations(handle)
+    stale = []
+    for ctx, msgid, plural, strs, _fuzzy in entries:
+        if plural:
+            got = compiled.npgettext(ctx, msgid, plural, 1) if ctx else compiled.ngettext(msgid, plural, 1)
+        else:
+            got = compiled.pgettext(ctx, msgid) if ctx else compiled.gettext(msgid)
+        if got != strs[0]:
+            stale.append(msgid)
+    assert not stale, f"django.mo is older than django.po: run msgfmt ({stale[:5]})"

@@ -325,9 +325,29 @@ class WildberriesConnector(Connector):
             raise PermanentError("Wildberries' cards answer has no cards and cursor", raw=_dump(data))
         prices = self._prices() if cards else {}
         products = [self._product(card, prices.get(card.get("nmID"))) for card in cards if isinstance(card, dict)]
+        self._read_stocks(products)
         more = page_cursor.get("total", 0) >= CARDS_PER_PAGE and page_cursor.get("nmID")
         return Page(items=products, next_cursor=json.dumps([page_cursor["updatedAt"], page_cursor["nmID"]]) if more
                     else None)
+
+    def _read_stocks(self, products: list[ProductData]) -> None:
+        """Fill each product's quantity at the channel's warehouse; left unknown when there is no single one."""
+        barcodes = [p.barcode for p in products if p.barcode]
+        if not barcodes:
+            return
+        warehouse, _why = self._warehouse_id()
+        if warehouse is None:
+            return
+        amounts: dict[str, int] = {}
+        for chunk in _chunks(barcodes, STOCKS_PER_CALL):
+            data = self._call("POST", "marketplace", f"/api/v3/stocks/{warehouse}", json={"skus": list(chunk)})
+            stocks = data.get("stocks") if isinstance(data, dict) else None
+            if not isinstance(stocks, list):
+                raise PermanentError("Wildberries' stock answer has no stocks", raw=_dump(data))
+            amounts.update({str(s.get("sku")): s.get("amount") for s in stocks if isinstance(s, dict)})
+        for product in products:
+            amount = amounts.get(product.barcode)
+            product.quantity = amount if isinstance(amount, int) and not isinstance(amount, bool) else 0
 
     def _product(self, card: dict, goods: dict | None) -> ProductData:
         sizes = [s for s in card.get("sizes") or [] if isinstance(s, dict)]

@@ -471,7 +471,10 @@ class YandexMarketConnector(Connector):
         """Mark the order packed (PROCESSING/READY_TO_SHIP); a DBS shop, which delivers itself, also sends
         the track code and moves the order to DELIVERY. FBS and Express orders travel with Market's own
         logistics: Market sets their tracking, and Haat does not send one."""
-        order = fulfilment.order_raw or {}
+        order = self._current_order(fulfilment.order_external_id)
+        if order is None:
+            return FulfilmentResult(ok=False, error=f"Yandex Market has no order {fulfilment.order_external_id} "
+                                                    "in this campaign")
         status, substatus = order.get("status"), order.get("substatus")
         if status and status != "PROCESSING":
             return FulfilmentResult(ok=False, error=f"Yandex Market order is {status}: only PROCESSING orders ship")
@@ -494,6 +497,17 @@ class YandexMarketConnector(Connector):
                                           body={"trackCode": tracking, "deliveryServiceId": service_id})
         answers["delivery"] = self._status(base, {"status": "DELIVERY"})
         return FulfilmentResult(ok=True, external_id=fulfilment.order_external_id, raw=_plain(answers))
+
+    def _current_order(self, order_id: str) -> dict | None:
+        """The order as Yandex has it now (what Haat stored may be a sync behind)."""
+        if not str(order_id).isdigit():
+            return None
+        data = self._call("POST", f"/v1/businesses/{self._business_id()}/orders", operation="orders",
+                          body={"orderIds": [int(order_id)], "campaignIds": [self._campaign_id()]})
+        orders = data.get("orders")
+        if not isinstance(orders, list):
+            raise PermanentError("Yandex Market's order list has no orders", raw=json.dumps(data, default=str)[:5000])
+        return next((o for o in orders if isinstance(o, dict) and str(o.get("orderId")) == str(order_id)), None)
 
     def _status(self, base: str, change: dict) -> dict:
         data = self._call("PUT", f"{base}/status", operation="order_status", body={"order": change})

@@ -66,7 +66,7 @@ def get_feed(client, connection, suffix="products.json", key=FEED_KEY, **params)
 def test_quantities_are_computed_as_a_stock_push_computes_them(client, shg, site):
     site.config = {**site.config, "stock_buffer": 2, "stock_max": 20}
     site.save()
-    plain, own_buffer, capped = add_listings(shg, site, 3, on_hand=30, reserved=5)
+    _plain, own_buffer, capped = add_listings(shg, site, 3, on_hand=30, reserved=5)
     Listing.objects.filter(pk=own_buffer.pk).update(stock_buffer=10, stock_max=None)
     Listing.objects.filter(pk=capped.pk).update(stock_max=4, price_override=Decimal("99.50"))
     (draft,) = add_listings(shg, site, 1)
@@ -255,3 +255,9 @@ def test_a_disconnected_site_cannot_rotate(client, site, coordinator):
     assert b"disconnected" in response.content
     site.refresh_from_db()
     assert site.credentials["feed_key"] == FEED_KEY
+
+
+def test_the_channel_page_links_to_the_keys_page_for_editors(client, site, coordinator):
+    client.force_login(coordinator)
+    page = client.get(reverse("integrations:detail", args=[site.pk]))
+    assert keys_url(site).encode() in page.content

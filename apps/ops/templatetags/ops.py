@@ -44,3 +44,10 @@ def health_of(health_map: dict, connection) -> str:
     if entry is None:
         return ""
     return selectors.health_state(*entry)
+
+
+@register.inclusion_tag("ops/_connection_health.html")
+def connection_health(connection):
+    """The breaker, latency and last check of one connection (its page)."""
+    health = selectors.health_by_connection([connection.pk]).get(connection.pk)
+    return {"health": health, "state": selectors.health_state(connection, health)}

@@ -110,7 +110,7 @@ def test_connect_sync_webhook_leave_no_secret_anywhere(client, debug_logs, sandb
         assert response.status_code == 200, (name, response.status_code)
 
     lines = stream.getvalue().splitlines()
-    assert any('"connection_id": "%s"' % connection.pk in line for line in lines)
+    assert any(f'"connection_id": "{connection.pk}"' in line for line in lines)
     assert len(raw.messages) > 200  # DEBUG really was on (SQL, HTTP and app lines)
     assert any("SELECT" in m for m in raw.messages) and any("sandbox" in m for m in raw.messages)
     for secret in secrets:

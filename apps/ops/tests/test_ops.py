@@ -20,7 +20,7 @@ from apps.catalog.services import variant_price_set
 from apps.integrations.models import Connection, SyncRun, WebhookEvent
 from apps.ops.alerts import alerts_evaluate
 from apps.ops.models import Alert, ConnectionHealth, Notification
-from apps.ops.services import breaker_admit, heartbeat_beat, health_record_run
+from apps.ops.services import breaker_admit, health_record_run, heartbeat_beat
 from tests.factories import make_connection, make_org, make_shg, make_user
 
 pytestmark = pytest.mark.django_db
@@ -258,16 +258,15 @@ def test_notifications_page_and_mark_read(client, tenant):
 
 def test_credentials_change_is_audited_without_values(client, tenant):
     staff = make_user(is_staff=True, is_superuser=True)
-    connection = make_connection(tenant["shg"], credentials={"consumer_key": "ck_old_value_1", "consumer_secret": "cs_old_value_1"})
+    connection = make_connection(tenant["shg"], credentials={"consumer_key": "ck_old_value_1",
+                                                             "consumer_secret": "cs_old_value_1"})
     client.force_login(staff)
     url = reverse("admin:integrations_connection_change", args=[connection.pk])
     page = client.get(url)
     assert page.status_code == 200
-    data = {k: v for k, v in page.context["adminform"].form.initial.items() if v is not None}
-    data.update({"replace_credentials": json.dumps({"consumer_key": "ck_new_value_2", "consumer_secret": "cs_new_value_2"})})
     form = page.context["adminform"].form
-    for name, field in form.fields.items():
-        data.setdefault(name, form.initial.get(name, "") if form.initial.get(name) is not None else "")
+    data = {name: form.initial.get(name) if form.initial.get(name) is not None else "" for name in form.fields}
+    data["replace_credentials"] = json.dumps({"consumer_key": "ck_new_value_2", "consumer_secret": "cs_new_value_2"})
     data["shg"] = tenant["shg"].pk
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -292,3 +291,58 @@ def test_price_change_shows_who_and_when(tenant):
         variant_price_set(variant=variant, price=Decimal("90.00"), mrp=Decimal("120.00"))
     html = Template("{% load ops %}{% audit_trail variant %}").render(Context({"variant": variant}))
     assert tenant["coordinator"].username in html and "100.00" in html and "90.00" in html
+
+
+# --- sandbox outage drill, admin board, Hindi ------------------------------------------------------------------
+
+
+def test_sandbox_platform_command_and_page_stop_and_start(client, settings, tmp_path):
+    from django.core.management import call_command
+
+    from apps.sandbox.http import platform_stopped
+
+    settings.SANDBOX_STATE_DIR = tmp_path
+    call_command("sandbox_platform", "stop", "flipkart")
+    assert platform_stopped("flipkart") and not platform_stopped("woocommerce")
+    assert client.get("/sandbox/flipkart/oauth-service/oauth/token").status_code == 503
+    assert "<strong>stopped</strong>" in client.get("/sandbox/").content.decode()
+    client.post("/sandbox/", {"platform": "flipkart", "action": "start"})
+    assert not platform_stopped("flipkart")
+    client.post("/sandbox/", {"platform": "../etc", "action": "stop"})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_admin_health_board_groups_by_platform_and_failure(client, tenant, settings):
+    settings.OPS_BREAKER_THRESHOLD = 1
+    failing = make_connection(tenant["shg"], "woocommerce", display_name="Broken Woo")
+    make_connection(tenant["shg"], "woocommerce", display_name="Fine Woo")
+    make_connection(tenant["shg"], "flipkart", display_name="Reauth FK", status=Connection.Status.NEEDS_REAUTH)
+    _run(failing, SyncRun.Status.FAILED, error_type="TransientError")
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    page = client.get(reverse("admin:ops_health_board")).content.decode()
+    assert "woocommerce — 1 failing of 2" in page and "flipkart — 1 failing of 1" in page
+    assert page.index("TransientError") < page.index("Working") and "Broken Woo" in page and "Fine Woo" in page
+    assert client.get(reverse("admin:ops_connectionhealth_changelist")).status_code == 200
+
+
+def test_notifications_page_in_hindi(client, tenant):
+    make_connection(tenant["shg"], status=Connection.Status.NEEDS_REAUTH)
+    alerts_evaluate()
+    client.force_login(tenant["coordinator"])
+    page = client.get(reverse("ops:notifications"), HTTP_ACCEPT_LANGUAGE="hi").content.decode()
+    assert "चेतावनियाँ" in page and "फिर से अनुमति चाहिए" in page
+
+
+def test_stock_ledger_page_shows_who_changed_price_and_stock(client, tenant):
+    from apps.inventory.services import stock_adjust
+
+    product = Product.objects.create(shg=tenant["shg"], title="Lime pickle")
+    variant = Variant.objects.create(product=product, shg=tenant["shg"], sku="LP-1", price="50.00", mrp="60.00")
+    with set_actor(tenant["coordinator"]):
+        variant_price_set(variant=variant, price=Decimal("55.00"), mrp=Decimal("60.00"))
+    stock_adjust(variant=variant, delta=7, reason="Counted the shelf", user=tenant["coordinator"])
+    item = variant.stock_items.get()
+    client.force_login(tenant["coordinator"])
+    page = client.get(reverse("inventory:ledger", args=[item.pk])).content.decode()
+    history = page.split("Change history", 1)[1]
+    assert "55.00" in history and "Counted the shelf" in history and tenant["coordinator"].username in history

@@ -103,6 +103,8 @@ def test_stopped_platform_alerts_once_opens_breakers_and_recovers(world, client)
         assert 'class="badge error"' in card
     fk_card = page.split(f'href="/connections/{world["flipkart"].pk}/"', 1)[1].split("</li>", 1)[0]
     assert 'class="badge error"' not in fk_card
+    detail = client.get(reverse("integrations:detail", args=[world["woo"][0].pk])).content.decode()
+    assert "Failing: paused" in detail and "Next check" in detail
 
     platform_start("woocommerce")
     time_passes()

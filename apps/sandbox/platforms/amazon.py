@@ -195,6 +195,64 @@ def _currency(account: SandboxAccount) -> str:
     return MARKETPLACES[account_marketplace(account)]["currency"]
 
 
+def account_marketplaces(account: SandboxAccount) -> list[str]:
+    """Every marketplace the seller participates in, its home marketplace first (one, unless `add_marketplaces`)."""
+    primary = account_marketplace(account)
+    return [primary, *[m for m in account.settings.get("marketplace_ids") or [] if m != primary]]
+
+
+def order_marketplace(account: SandboxAccount, order: dict) -> str:
+    return order.get("marketplace_id") or account_marketplace(account)
+
+
+def listed_marketplaces(account: SandboxAccount, product: dict) -> list[str]:
+    """Where a SKU has an offer: its home marketplace, plus those of `offers` (per-marketplace price and quantity)."""
+    return [account_marketplace(account), *[m for m in (product.get("offers") or {}) if m in account_marketplaces(account)]]
+
+
+def offer(account: SandboxAccount, product: dict, marketplace: str) -> dict | None:
+    """A SKU's offer in one marketplace: {price, mrp, quantity, currency}, or None where it is not listed."""
+    if marketplace == account_marketplace(account):
+        return {"price": product.get("price") or "", "mrp": product.get("mrp") or "",
+                "quantity": int(product.get("quantity") or 0), "currency": product.get("currency") or _currency(account)}
+    found = (product.get("offers") or {}).get(marketplace)
+    return dict(found) if found is not None else None
+
+
+@transaction.atomic
+def add_marketplaces(account: SandboxAccount, marketplace_ids: list[str]) -> SandboxAccount:
+    """The seller also sells on these marketplaces of the same region (a unified account, e.g. .in + .co.uk + .de).
+
+    Every other product gets an offer on each added marketplace, priced in its currency, and existing orders are
+    spread over all the seller's marketplaces (stable per order) with that marketplace's currency, so the
+    neutral data stays the ground truth tests compare with.
+    """
+    unknown = [m for m in marketplace_ids if m not in MARKETPLACES]
+    if unknown:
+        raise ValueError(f"Unknown marketplace(s): {', '.join(unknown)}")
+    dataset.ensure_seeded(account)
+    account.settings = {**account.settings, "marketplace_ids": [m for m in marketplace_ids
+                                                                if m != account_marketplace(account)]}
+    account.save(update_fields=["settings"])
+    everywhere = account_marketplaces(account)
+    products = list(dataset.objects(account, "product").order_by("key"))
+    for index, row in enumerate(products):
+        offers = dict(row.data.get("offers") or {})
+        for marketplace in everywhere[1:]:
+            if index % 2 == 0 and marketplace not in offers:
+                offers[marketplace] = {"price": row.data.get("price") or "", "mrp": row.data.get("mrp") or "",
+                                       "quantity": int(row.data.get("quantity") or 0),
+                                       "currency": MARKETPLACES[marketplace]["currency"]}
+        row.data["offers"] = offers
+    SandboxObject.objects.bulk_update(products, ["data"])
+    orders = list(dataset.objects(account, "order"))
+    for row in orders:
+        marketplace = everywhere[_stable("marketplace", row.key) % len(everywhere)]
+        row.data["marketplace_id"], row.data["currency"] = marketplace, MARKETPLACES[marketplace]["currency"]
+    SandboxObject.objects.bulk_update(orders, ["data"])
+    return account
+
+
 # --- Amazon's identifiers for the neutral data ------------------------------------------------------------------
 
 
@@ -382,7 +440,7 @@ def fulfillment_status(order: dict) -> str:
 
 def render_order(account: SandboxAccount, order: dict, included: set[str]) -> dict:
     """A neutral order as an Orders API 2026-01-01 `Order`, with the datasets `included` asks for."""
-    marketplace = account_marketplace(account)
+    marketplace = order_marketplace(account, order)
     facts = MARKETPLACES[marketplace]
     currency = order["currency"]
     afn = order.get("fulfilment_channel") == "marketplace"
@@ -568,7 +626,7 @@ def _marketplace_ids(request: HttpRequest, account: SandboxAccount, *, required:
     if len(ids) > max_items:
         raise BadRequest(f"marketplaceIds accepts at most {max_items} value(s).")
     for marketplace in ids:
-        if marketplace != account_marketplace(account):
+        if marketplace not in account_marketplaces(account):
             raise BadRequest(f"Invalid marketplace id '{marketplace}': the seller does not participate in it.")
     return ids
 
@@ -585,15 +643,16 @@ def _json_body(request: HttpRequest) -> Any:
 
 @sp_api("getMarketplaceParticipations", ("GET",))
 def marketplace_participations(request: HttpRequest, account: SandboxAccount) -> HttpResponse:
-    marketplace = account_marketplace(account)
-    facts = MARKETPLACES[marketplace]
-    payload = [{
-        "marketplace": {"id": marketplace, "name": facts["name"], "countryCode": facts["country"],
-                        "defaultCurrencyCode": facts["currency"], "defaultLanguageCode": facts["language"],
-                        "domainName": f"www.{facts['domain']}"},
-        "participation": {"isParticipating": True, "hasSuspendedListings": False},
-        "storeName": account.settings.get("store_name") or account.name,
-    }]
+    payload = []
+    for marketplace in account_marketplaces(account):
+        facts = MARKETPLACES[marketplace]
+        payload.append({
+            "marketplace": {"id": marketplace, "name": facts["name"], "countryCode": facts["country"],
+                            "defaultCurrencyCode": facts["currency"], "defaultLanguageCode": facts["language"],
+                            "domainName": f"www.{facts['domain']}"},
+            "participation": {"isParticipating": True, "hasSuspendedListings": False},
+            "storeName": account.settings.get("store_name") or account.name,
+        })
     return json_response({"payload": payload}, headers=_sp_headers("getMarketplaceParticipations"))
 
 
@@ -608,6 +667,7 @@ class _OrderQuery:
     statuses: set[str]
     fulfilled_by: set[str]
     fingerprint: str
+    marketplaces: set[str] = field(default_factory=set)
 
 
 def _order_query(request: HttpRequest, account: SandboxAccount) -> _OrderQuery:
@@ -639,7 +699,7 @@ def _order_query(request: HttpRequest, account: SandboxAccount) -> _OrderQuery:
     marketplaces = _marketplace_ids(request, account, required=False)
     fingerprint = _fingerprint(mode, dataset.iso(after), before_raw, sorted(marketplaces), sorted(statuses),
                                sorted(fulfilled_by))
-    return _OrderQuery(mode, after, before, statuses, fulfilled_by, fingerprint)
+    return _OrderQuery(mode, after, before, statuses, fulfilled_by, fingerprint, set(marketplaces))
 
 
 def _sandbox_clock(account: SandboxAccount) -> datetime:
@@ -664,6 +724,8 @@ def search_orders(request: HttpRequest, account: SandboxAccount) -> HttpResponse
         bound, last = query.before or _sandbox_clock(account), None
 
     def wanted(data: dict) -> bool:
+        if query.marketplaces and order_marketplace(account, data) not in query.marketplaces:
+            return False
         if query.statuses and fulfillment_status(data) not in query.statuses:
             return False
         if query.fulfilled_by:
@@ -709,7 +771,7 @@ def search_orders(request: HttpRequest, account: SandboxAccount) -> HttpResponse
 def _validate_package(body: Any, account: SandboxAccount) -> dict:
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a ConfirmShipmentRequest object.")
-    if body.get("marketplaceId") != account_marketplace(account):
+    if body.get("marketplaceId") not in account_marketplaces(account):
         raise BadRequest("marketplaceId is missing or is not a marketplace of this order.")
     package = body.get("packageDetail")
     if not isinstance(package, dict):

@@ -100,6 +100,7 @@ def create_demo_account(account_id: str, name: str, *, leads: int = 6) -> Sandbo
             rows.append(SandboxObject(account=account, kind="lead", key=str(index),
                                       data=lead_row(account, index, when), updated_at=when))
         SandboxObject.objects.bulk_create(rows)
+    reset_throttle(account)  # a demo account is ready to be connected (and its key tested) at once
     return account
 
 

@@ -25,7 +25,6 @@ from decimal import Decimal
 from functools import wraps
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
@@ -185,7 +184,7 @@ def _tashkent(value: datetime) -> str:
 
 
 def _status(order: dict) -> str:
-    status = (order.get("uzum") or {}).get("status") or STATUS[order["status"]]
+    status = STATUS[order["status"]]
     if status == "CREATED" and order["updated_at"] != order["created_at"]:
         return "PACKING"  # accepted by the seller since
     return status
@@ -203,7 +202,7 @@ def render_order(account: SandboxAccount, order: dict, catalog: dict[str, dict])
         "orderItems": [{
             "id": int(line["id"]), "status": "CANCELED" if status == "CANCELED" else "PROCESSING",
             "date": int(created.timestamp() * 1000), "orderId": int(order["id"]), "skuTitle": line["sku"],
-            "sellerSkuCode": line["sku"], "productId": int((catalog.get(line["sku"]) or {}).get("id") or 0),
+            "sellerSkuCode": line["sku"], "productId": _product_id(account, catalog.get(line["sku"]) or {"id": 0}),
             "shopId": account.settings["shop_id"], "sellerPrice": int(Decimal(line["unit_price"])),
             "amount": int(line["quantity"]), "amountReturns": line["quantity"] if status == "RETURNED" else 0,
             "productTitle": line["title"],
@@ -214,7 +213,7 @@ def render_order(account: SandboxAccount, order: dict, catalog: dict[str, dict])
     if status != "CREATED":
         middle = created + (updated - created) / 2
         rendered["acceptedDate"] = _tashkent(middle if status != "PACKING" else updated)
-    if status in ("DELIVERING", "COMPLETED", "RETURNED") and status != "DELIVERING":
+    if status in ("COMPLETED", "RETURNED"):
         rendered["deliveringDate"] = rendered["acceptedDate"]
     if status in FINAL_DATE and status != "PACKING":
         rendered[FINAL_DATE[status]] = _tashkent(updated)
@@ -264,6 +263,10 @@ def orders_view(request: HttpRequest, account: SandboxAccount) -> HttpResponse:
     return json_response(_envelope(payload={"orders": page_rows, "totalAmount": len(rows)}, errors=[]))
 
 
+def _product_id(account: SandboxAccount, product: dict) -> int:
+    return int(product["id"]) + account.settings["shop_id"] * 10_000
+
+
 def render_sku(account: SandboxAccount, product: dict) -> dict:
     return {
         "skuTitle": product["sku"], "skuFullTitle": f"{product['title']} ({product['sku']})",
@@ -286,7 +289,7 @@ def products_view(request: HttpRequest, account: SandboxAccount, shop_id: int) -
         products.reverse()
     chunk = products[page * size:(page + 1) * size]
     return json_response({
-        "productList": [{"productId": int(p["id"]) + account.settings["shop_id"] * 10_000, "category": p["category"],
+        "productList": [{"productId": _product_id(account, p), "category": p["category"],
                          "title": p["title"], "skuList": [render_sku(account, p)], "quantityActive": p["quantity"],
                          "quantityFbs": p["quantity"],
                          "status": {"value": "IN_STOCK" if p["quantity"] else "RUN_OUT"}} for p in chunk],
@@ -331,7 +334,7 @@ def send_price_view(request: HttpRequest, account: SandboxAccount, shop_id: int)
     if not isinstance(entries, list) or not entries:
         raise ApiError(400, "bad-request-001", "skuList must be a non-empty list")
     catalog, changed = _catalog_by_sku_id(account), {}
-    product_ids = {int(row.data["id"]) + account.settings["shop_id"] * 10_000: row.data["sku"]
+    product_ids = {_product_id(account, row.data): row.data["sku"]
                    for row in dataset.objects(account, "product")}
     if body.get("productId") is not None and body["productId"] not in product_ids:
         raise ApiError(400, "bad-request-001", f"Unknown productId {str(body['productId'])[:30]}")
@@ -393,5 +396,3 @@ urlpatterns = [
 
 __all__ = ["connection_config", "connection_credentials", "create_demo_account", "create_order", "revoke_token",
            "urlpatterns"]
-
-_ = settings  # settings is read by dataset through SANDBOX_SEED; kept imported for symmetry with other platforms

@@ -29,7 +29,7 @@ import requests
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.urls import path
+from django.urls import path, re_path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -287,7 +287,8 @@ def haat_setup(request: HttpRequest, site: str) -> HttpResponse:
 
 
 urlpatterns = [
-    path("<str:site>/", home, name="home"),
+    # A site answers at its address with or without the final slash.
+    re_path(r"^(?P<site>[a-z0-9][a-z0-9-]{0,62})/?$", home, name="home"),
     path("<str:site>/_sandbox/orders", checkout, name="checkout"),
     path("<str:site>/_sandbox/haat", haat_setup, name="haat_setup"),
 ]

@@ -13,7 +13,7 @@ dev.wildberries.ru:
   {orders: [{id, supplierStatus, wbStatus}]}. An assembly task (order) is ONE unit of one size; prices are
   kopecks (`price`, `convertedPrice`), currencies ISO 4217 numeric (643 = RUB).
 - `GET /api/v3/warehouses`; `PUT /api/v3/stocks/{warehouseId} {stocks: [{sku: barcode, amount}] <= 1000}`
-  -> 204, or 409 with the refused items.
+  -> 204, or 409 with the refused items; `POST` there with {skus} reads them -> {stocks}.
 - `POST /api/v3/supplies {name}` -> {id: "WB-GI-..."}; `PATCH /api/v3/supplies/{id}/orders/{orderId}` -> 204;
   `PATCH /api/v3/supplies/{id}/deliver` -> 204 (the supply goes to WB; its orders become `complete`).
 - `POST /content/v2/get/cards/list` {settings: {cursor: {limit <= 100, updatedAt, nmID}, filter}} ->
@@ -109,10 +109,13 @@ def _whole(value) -> Decimal:
 
 def _prepare(account: SandboxAccount) -> None:
     """Seed once; WB prices are whole rubles, so the neutral prices are rounded the first time."""
+    if account.seeded and account.settings.get("whole_ruble_prices"):
+        return
     with transaction.atomic():
         dataset.ensure_seeded(account)
         locked = SandboxAccount._default_manager.select_for_update().get(pk=account.pk)
         if locked.settings.get("whole_ruble_prices"):
+            account.settings, account.seeded = locked.settings, True
             return
         rows = list(dataset.objects(locked, "product"))
         for row in rows:
@@ -122,7 +125,7 @@ def _prepare(account: SandboxAccount) -> None:
         SandboxObject.objects.bulk_update(rows, ["data"])
         locked.settings["whole_ruble_prices"] = True
         locked.save(update_fields=["settings"])
-        account.settings = locked.settings
+        account.settings, account.seeded = locked.settings, True
 
 
 def connection_config(account: SandboxAccount, sandbox_root: str) -> dict:
@@ -293,11 +296,19 @@ def warehouses_view(request: HttpRequest, account: SandboxAccount) -> HttpRespon
                            "cargoType": 1, "deliveryType": 1}])
 
 
-@wb_api("PUT")
+@wb_api("PUT", "POST")
 def stocks_view(request: HttpRequest, account: SandboxAccount, warehouse_id: int) -> HttpResponse:
+    """PUT sets stocks by barcode; POST {skus: [barcodes] <= 1000} reads them back -> {stocks: [{sku, amount}]}."""
     if warehouse_id != account.settings["warehouse_id"]:
         return method_error(404, "NotFound", "warehouse not found")
     body = read_json(request)
+    if request.method == "POST":
+        skus = body.get("skus") if isinstance(body, dict) else None
+        if not isinstance(skus, list) or not skus or len(skus) > 1000 or not all(isinstance(s, str) for s in skus):
+            raise BadRequest("skus must hold 1 to 1000 barcodes")
+        by_barcode = {row.data["barcode"]: row.data for row in dataset.objects(account, "product")}
+        return json_response({"stocks": [{"sku": s, "amount": by_barcode[s]["quantity"]} for s in skus
+                                         if s in by_barcode]})
     stocks = body.get("stocks") if isinstance(body, dict) else None
     if not isinstance(stocks, list) or not stocks or len(stocks) > 1000:
         raise BadRequest("stocks must hold 1 to 1000 items")

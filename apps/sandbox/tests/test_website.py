@@ -62,6 +62,8 @@ def test_connect_then_orders_and_feed_flow(client, tenant, sandbox_base, webhook
     assert response.status_code == 302 and connection.status == Connection.Status.ACTIVE
     assert connection.display_name == "Annapoorna Foods" and connection.external_account_id == home
     assert connection.credentials["signing_secret"].startswith("whsec_")
+    assert set(connection.credentials) == {"signing_secret", "feed_key", "keys_shown"}  # nothing registered, nothing else
+    assert connection.config["webhook_url"].endswith(f"/webhooks/website/{connection.uuid}/")
     shown = client.post(reverse("feeds:website_keys", args=[connection.pk]), {"action": "reveal"})
     assert connection.credentials["feed_key"].encode() in shown.content
 

@@ -66,6 +66,7 @@ class Command(BaseCommand):
         _, key = partner_token_create(organization=partner, name="Demo partner token")
 
         extra = self.seed_channels(shgs, coordinator)
+        extra += self.seed_procurement(shgs, coordinator)
         if not options["quiet"]:
             self.stdout.write(self.style.SUCCESS("Demo data ready."))
             self.stdout.write(f"  Coordinator login: coordinator / {DEMO_PASSWORD}")
@@ -79,3 +80,9 @@ class Command(BaseCommand):
         from apps.integrations.demo import seed_demo_connections
 
         return seed_demo_connections(shgs=shgs, user=coordinator)
+
+    def seed_procurement(self, shgs, coordinator) -> list[str]:
+        """Seller profile, GeM tenders matched to the catalog, a bid with its reminders, IndiaMART inquiries."""
+        from apps.tenders.demo import seed_demo_procurement
+
+        return seed_demo_procurement(shgs=shgs, user=coordinator)

@@ -164,6 +164,16 @@ def test_new_order_comes_back_with_one_task_per_unit(account, connector):
     assert len(order.lines[0].raw["order_ids"]) == 3
 
 
+def test_products_carry_wb_ids_prices_and_stock(account, connector):
+    page = connector.fetch_products()
+    assert page.next_cursor is None and len(page.items) == dataset.objects(account, "product").count()
+    for product in page.items:
+        truth = dataset.objects(account, "product").get(key=product.sku).data
+        assert (product.price, product.mrp, product.quantity) == (Decimal(truth["price"]), Decimal(truth["mrp"]),
+                                                                  truth["quantity"])
+        assert product.external_refs["nm_id"] == str(sandbox.nm_id(truth)) and product.barcode == truth["barcode"]
+
+
 def test_stock_push_409_fails_only_named_items_and_bad_input_is_refused(account, connector):
     products = {p.sku: p for p in connector.fetch_products().items}
     sku = sorted(products)[0]

@@ -275,17 +275,27 @@ def test_fbs_fulfilment_only_marks_the_order_ready_to_ship(db, sandbox_http):
     assert "tracks" not in neutral["ym"] and neutral["status"] == "unshipped"
 
 
-def test_fulfilment_of_a_delivered_order_is_refused_without_a_call(connector):
+def test_fulfilment_reads_the_order_fresh_and_refuses_a_delivered_one(connector):
     orders, _ = collect_orders(connector, since=long_ago())
     order = next(o for o in orders if o.status == OrderStatus.DELIVERED)
-    before = connector.http.stats.requests
-    result = connector.push_fulfilment(FulfilmentData(order.external_id, "x", "y", datetime.now(UTC), order_raw=order.raw))
+    before = dict(connector.http.stats.by_operation)
+    stale = {**order.raw, "status": "PROCESSING", "substatus": "STARTED"}  # what Haat stored may be behind
+    result = connector.push_fulfilment(FulfilmentData(order.external_id, "x", "y", datetime.now(UTC), order_raw=stale))
     assert not result.ok and "DELIVERED" in result.error
-    assert connector.http.stats.requests == before
+    assert connector.http.stats.by_operation["orders"] == before["orders"] + 1  # the one fresh read
+    assert "order_status" not in connector.http.stats.by_operation
 
 
-def test_a_status_change_yandex_refuses_raises_with_its_words(connector, account):
+def test_an_order_of_another_campaign_is_not_shipped(connector):
+    result = connector.push_fulfilment(FulfilmentData("999999999", "x", "y", datetime.now(UTC)))
+    assert not result.ok and "no order 999999999" in result.error
+
+
+def test_a_status_change_yandex_refuses_raises_with_its_words(connector, account, monkeypatch):
+    """The order moved on between Haat's read and its write: Yandex's refusal comes back whole."""
     order = next(o for o in truth_orders(account).values() if o["status"] == "delivered")
+    monkeypatch.setattr(connector, "_current_order",
+                        lambda order_id: {"status": "PROCESSING", "substatus": "STARTED", "programType": "DBS"})
     with pytest.raises(PermanentError, match="STATUS_NOT_ALLOWED"):
         connector.push_fulfilment(FulfilmentData(order["id"], "x", "", datetime.now(UTC)))
 
@@ -348,3 +358,22 @@ def test_every_request_and_answer_matches_the_official_spec(db, recorded):
     assert not problems, "\n".join(problems[:20])
     assert {420, 401, 400} <= {status for _m, status in operations_seen}
     assert len(recorded) >= 10
+
+
+# --- the sandbox's demo button ---------------------------------------------------------------------------------------
+
+
+def test_demo_order_button_places_an_order_the_next_poll_sees(account, connector, client):
+    start = timezone.now() - timedelta(seconds=2)
+    sku = sorted(o.key for o in dataset.objects(account, "product"))[0]
+    response = client.post("/sandbox/yandex_market/_sandbox/orders", data={"account_id": account.account_id,
+                                                                          "skus": [{"sku": sku, "quantity": 2}]},
+                           content_type="application/json")
+    assert response.status_code == 201
+    placed = response.json()
+    assert placed["status"] == "PROCESSING" and placed["substatus"] == "STARTED"
+    assert [o.external_id for o in collect_orders(connector, since=start)[0]] == [str(placed["orderId"])]
+    bad = client.post("/sandbox/yandex_market/_sandbox/orders", data={"account_id": account.account_id,
+                                                                     "skus": [{"sku": "NOPE", "quantity": 1}]},
+                      content_type="application/json")
+    assert bad.status_code == 400 and bad.json()["errors"][0]["code"] == "BAD_REQUEST"
