@@ -65,7 +65,9 @@ def server_env(port: int) -> dict[str, str]:
     return {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": database_url(),
             "SECRET_KEY": settings.SECRET_KEY, "SHOPIFY_CLIENT_SECRET": APP_SECRET, "SANDBOX": "on",
             "SANDBOX_ROOT_URL": f"{origin}/sandbox", "SITE_URL": origin, "SANDBOX_WEBHOOK_TARGET": origin,
-            "SANDBOX_FAULTS": "", "DEBUG": "off", "Q_SYNC": "off", "LOG_LEVEL": "WARNING"}
+            "SANDBOX_FAULTS": "", "DEBUG": "off", "Q_SYNC": "off", "LOG_LEVEL": "WARNING",
+            # The worker's broker: the database (the default, polled) or HAAT_BENCH_Q_BROKER_URL (redis://...).
+            "Q_BROKER_URL": os.environ.get("HAAT_BENCH_Q_BROKER_URL", "")}
 
 
 def start(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
@@ -259,8 +261,10 @@ def run() -> list[str]:
             settled = wait_for(poller, opening, SETTLE_TIMEOUT)
             lines.append(f"channels: Shopify (orders by webhook) -> {', '.join(p for p, *_ in CHANNELS)}; "
                          f"{len(skus)} SKUs listed on all three ({info['listings']} listings); worker: qcluster, "
-                         f"{settings.Q_CLUSTER['workers']} workers, database broker polled every "
-                         f"{settings.Q_CLUSTER.get('poll', 0.2)} s; database: {settings.DATABASES['default']['ENGINE']}")
+                         f"{settings.Q_CLUSTER['workers']} workers, "
+                         + (f"Redis broker ({env['Q_BROKER_URL']})" if env["Q_BROKER_URL"] else
+                            f"database broker polled every {settings.Q_CLUSTER.get('poll', 0.2)} s")
+                         + f"; database: {settings.DATABASES['default']['ENGINE']}")
             if settled is None:
                 lines.append("opening stock did not reach every sandbox in time: "
                              f"{sorted(k for k, v in opening.items() if poller.current().get(k) != v)[:5]}")
@@ -318,7 +322,8 @@ def run() -> list[str]:
                      f"max {max(alone) * 1000:.0f} ms")
     lines.append(f"sent {len(results)} signed orders/create webhooks at {RATE:g}/s: "
                  + ", ".join(f"{s}: {statuses.count(s)}" for s in sorted(set(statuses)))
-                 + f"; orders stored: {Order.objects.filter(connection__platform='shopify').count()}")
+                 + f"; Shopify orders stored: {Order.objects.filter(connection__platform='shopify').count()} "
+                 f"(with the {len(alone)} sent one at a time)")
     if not latencies:
         lines.append("no order's quantity reached every channel: " + worker_log[-1500:].replace("\n", " | "))
         return lines

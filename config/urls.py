@@ -20,6 +20,7 @@ urlpatterns = [
     path("webhooks/indiamart/", include("apps.tenders.push_urls")),
     path("tenders/", include("apps.tenders.urls")),
     path("feeds/", include("apps.integrations.feed_urls")),
+    path("channels/amazon/", include("apps.integrations.amazon_urls")),
     path("api/", include("config.api_urls")),
     path("", include("apps.ops.urls")),
 ]

@@ -16,8 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Min, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Case, Count, IntegerField, Min, Q, Sum, Value, When
 from django.utils import timezone
 
 from apps.accounts.selectors import visible_shgs
@@ -118,8 +117,8 @@ def _day_start(day: date) -> datetime:
 def overview_for(user: AbstractBaseUser, *, shg_id: int | None = None, now: datetime | None = None) -> Overview:
     """Everything the overview page shows, for all the user's SHGs or one of them (already validated).
 
-    Eight queries: SHGs, window totals, chart, unshipped counts, failed pushes, oversold lines, the oldest
-    orders to ship, connections.
+    Ten queries: SHGs, window totals, chart and its channels' platforms, unshipped counts, failed pushes,
+    oversold lines, the oldest orders to ship (ids, then rows), connections.
     """
     now = timezone.localtime(now or timezone.now())
     today = now.date()
@@ -173,11 +172,14 @@ def overview_for(user: AbstractBaseUser, *, shg_id: int | None = None, now: date
                 target.oversold_lines += row["lines"]
                 target.oversold_units += row["units"]
 
+    # Ids first, without joins (the (status, placed_at) index is walked oldest first and stops after ten),
+    # then the ten rows with their channel and SHG.
+    oldest_ids = list(unshipped.order_by("placed_at", "id").values_list("id", flat=True)[:ACTION_LIST_SIZE])
     action_orders = list(
-        unshipped.select_related("connection", "shg")
+        Order.objects.filter(id__in=oldest_ids).select_related("connection", "shg")
         .only("id", "number", "external_id", "placed_at", "total", "currency", "connection__display_name",
               "connection__platform", "shg__name")
-        .order_by("placed_at", "id")[:ACTION_LIST_SIZE]
+        .order_by("placed_at", "id")
     )
     connections = connection_health(shg_ids=shg_ids, now=now)
     return Overview(shgs=list(numbers.values()), total=total, charts=charts, action_orders=action_orders,
@@ -187,21 +189,31 @@ def overview_for(user: AbstractBaseUser, *, shg_id: int | None = None, now: date
 def _revenue_charts(orders, *, today: date) -> list[RevenueChart]:
     """Revenue per channel per day over the last CHART_DAYS days, one chart per currency (largest first)."""
     days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
-    index = {day: n for n, day in enumerate(days)}
+    # The local day of each order as a number 0..29, from the days' start instants compared in the database:
+    # exact in any time zone (DST included) and native everywhere, where TruncDate with a time zone is a
+    # Python function per row on SQLite (two seconds for 25,000 orders).
+    starts = [_day_start(day) for day in days]
+    day_number = Case(*[When(placed_at__gte=start, then=Value(n)) for n, start in reversed(list(enumerate(starts)))],
+                      default=Value(-1), output_field=IntegerField())
     rows = (
-        orders.filter(placed_at__gte=_day_start(days[0]))
+        orders.filter(placed_at__gte=starts[0])
         .exclude(status__in=NO_REVENUE)
-        .annotate(day=TruncDate("placed_at", tzinfo=timezone.get_current_timezone()))
-        .values("day", "connection__platform", "currency")
+        .annotate(day_number=day_number)
+        # Grouped by connection id, not the joined platform: the join made SQLite walk every order of every
+        # connection instead of the (shg, placed_at) index range. The platforms come from a small query.
+        .values("day_number", "connection_id", "currency")
         .annotate(revenue=Sum("total"))
         .order_by()
     )
+    rows = list(rows)
+    platforms = dict(Connection.objects.filter(id__in={row["connection_id"] for row in rows}).values_list("id", "platform"))
     per_currency: dict[str, dict[str, list[Decimal]]] = defaultdict(dict)
     for row in rows:
-        n = index.get(row["day"])
-        if n is None:
+        n = row["day_number"]
+        if not 0 <= n < CHART_DAYS:
             continue
-        series = per_currency[row["currency"]].setdefault(row["connection__platform"], [Decimal("0")] * CHART_DAYS)
+        platform = platforms.get(row["connection_id"], "")
+        series = per_currency[row["currency"]].setdefault(platform, [Decimal("0")] * CHART_DAYS)
         series[n] += row["revenue"] or Decimal("0")
     charts = [
         RevenueChart(currency=currency, days=days, series=[

@@ -33,7 +33,8 @@ def _shgs(request):
 def _connections(request):
     if request is None:
         return Connection.objects.none()
-    return Connection.objects.filter(shg__in=visible_shgs(request.user).values("id")).order_by("display_name")
+    return (Connection.objects.filter(shg__in=visible_shgs(request.user).values("id"))
+            .only("id", "display_name", "platform").order_by("display_name"))
 
 
 class OrderFilter(django_filters.FilterSet):

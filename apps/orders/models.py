@@ -55,6 +55,8 @@ class Order(TimestampedModel):
         indexes = [
             models.Index(fields=["shg", "-placed_at", "-id"], name="order_shg_placed_idx"),
             models.Index(fields=["shg", "status", "-placed_at"], name="order_shg_status_idx"),
+            # The overview's oldest orders to ship: walked oldest first, stops after ten, for any set of SHGs.
+            models.Index(fields=["status", "placed_at"], name="order_status_placed_idx"),
         ]
 
     def __str__(self) -> str:

@@ -34,7 +34,9 @@ def orders_for(principal: Principal) -> QuerySet[Order]:
 
 def order_list(*, principal: Principal, queryset: QuerySet[Order] | None = None) -> QuerySet[Order]:
     base = queryset if queryset is not None else orders_for(principal)
-    return base.select_related("connection", "shg").order_by("-placed_at", "-id")
+    # Lists never show the platform's raw document nor use the connection's keys: not read, not decrypted.
+    return (base.select_related("connection", "shg").defer("raw", "connection__credentials")
+            .order_by("-placed_at", "-id"))
 
 
 def encode_cursor(order: Order) -> str:
@@ -58,7 +60,8 @@ def order_page(queryset: QuerySet[Order], *, cursor: str | None, size: int = PAG
     """One page of an ordered (-placed_at, -id) queryset after `cursor`; raises BadCursor."""
     if cursor:
         placed_at, pk = decode_cursor(cursor)
-        queryset = queryset.filter(Q(placed_at__lt=placed_at) | Q(placed_at=placed_at, id__lt=pk))
+        # The redundant `placed_at <= x` gives the planner an index range; the OR alone makes it scan.
+        queryset = queryset.filter(Q(placed_at__lt=placed_at) | Q(placed_at=placed_at, id__lt=pk), placed_at__lte=placed_at)
     rows = list(queryset[: size + 1])
     next_cursor = encode_cursor(rows[size - 1]) if len(rows) > size else None
     return OrderPage(orders=rows[:size], next_cursor=next_cursor)

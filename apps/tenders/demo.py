@@ -7,10 +7,12 @@ two days (with its 48 h and 24 h reminders scheduled), and its IndiaMART leads. 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from apps.integrations.connectors.errors import ConnectorError
 from apps.integrations.models import Connection
@@ -56,10 +58,6 @@ def seed_demo_procurement(*, shgs, user) -> list[str]:
 
 
 def _in_two_days():
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     return timezone.now() + timedelta(hours=50)
 
 
@@ -92,7 +90,8 @@ def _pull(shg, session) -> list[str]:
                     # Connecting just called IndiaMART's sandbox; its 5-minute rule would refuse the first pull.
                     for account in sandbox_indiamart.SandboxAccount._default_manager.filter(platform="indiamart"):
                         sandbox_indiamart.reset_throttle(account)
-                    Connection.objects.filter(pk=connection.pk).update(cursors={})
+                    six_minutes_ago = (timezone.now() - timedelta(minutes=6)).isoformat()
+                    Connection.objects.filter(pk=connection.pk).update(cursors={"inquiries_pulled_at": six_minutes_ago})
                     from django.core.cache import cache
 
                     cache.delete_many([f"haat:ratelimit:{connection.pk}:crm_listing"])

@@ -160,6 +160,9 @@ class TenderWord(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tender", "word"], name="uniq_tender_word")]
 
+    def __str__(self) -> str:
+        return self.word
+
 
 class Bid(TimestampedModel):
     class Status(models.TextChoices):
@@ -196,14 +199,17 @@ class Bid(TimestampedModel):
 
 class BidStatusChange(models.Model):
     bid = models.ForeignKey(Bid, on_delete=models.CASCADE, related_name="history")
-    from_status = models.CharField(max_length=30, blank=True)
-    to_status = models.CharField(max_length=30)
+    from_status = models.CharField(max_length=30, blank=True, choices=Bid.Status.choices)
+    to_status = models.CharField(max_length=30, choices=Bid.Status.choices)
     note = models.TextField(blank=True)
     changed_at = models.DateTimeField(auto_now_add=True)
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:
         ordering = ["changed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} -> {self.to_status}"
 
 
 class Inquiry(TimestampedModel):

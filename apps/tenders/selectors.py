@@ -63,10 +63,7 @@ def tender_list(*, principal, shg: SHG, matched_only: bool = True, include_close
     base = tenders_for(principal).filter(shg=shg)
     if not include_closed:
         base = base.filter(deadline__gt=timezone.now())
-    if matched_only:
-        queryset = tender_matches(shg=shg, queryset=base)
-    else:
-        queryset = base.annotate(rank=F("match_score"))
+    queryset = tender_matches(shg=shg, queryset=base) if matched_only else base.annotate(rank=F("match_score"))
     return queryset.select_related("bid").order_by("deadline", "id")
 
 

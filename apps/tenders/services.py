@@ -358,7 +358,7 @@ def bid_start(*, tender: Tender, user=None) -> Bid:
 @transaction.atomic
 def bid_update(*, bid: Bid, unit_price: Decimal | None = None, quantity: int | None = None,
                checklist: dict[str, bool] | None = None, notes: str | None = None) -> Bid:
-    bid = Bid.objects.select_for_update().select_related("tender").get(pk=bid.pk)
+    bid = Bid.objects.select_for_update(of=("self",)).select_related("tender").get(pk=bid.pk)
     if bid.status not in EDITABLE:
         raise BidNotAllowed(_("A bid cannot be changed once it is submitted."))
     if unit_price is not None:
@@ -398,7 +398,7 @@ def _transition_problem(bid: Bid, to_status: str) -> str:
 def bid_transition(*, bid: Bid, to_status: str, user=None, note: str = "") -> Bid:
     """Move a bid one allowed step; keeps the history, publishes `bid.status_changed`. "submitted" records
     that the coordinator uploaded the bid on GeM herself: Haat has no way to submit it."""
-    bid = Bid.objects.select_for_update().select_related("tender", "shg", "tender__connection").get(pk=bid.pk)
+    bid = Bid.objects.select_for_update(of=("self",)).select_related("tender", "shg", "tender__connection").get(pk=bid.pk)
     problem = _transition_problem(bid, to_status)
     if problem:
         raise BidNotAllowed(problem)
@@ -460,7 +460,7 @@ def models_q_shg(shg: SHG):
 def bid_send_reminder(*, bid_id: int, hours: int) -> bool:
     """Email the SHG's coordinators that a bid still being prepared closes soon; at most once per (bid, hours)."""
     with transaction.atomic():
-        bid = Bid.objects.select_for_update().select_related("tender", "shg").filter(pk=bid_id).first()
+        bid = Bid.objects.select_for_update(of=("self",)).select_related("tender", "shg").filter(pk=bid_id).first()
         if bid is None or bid.status not in EDITABLE or hours in bid.reminders_sent:
             return False
         if bid.tender.deadline <= timezone.now():
@@ -563,7 +563,8 @@ def inquiries_import(*, shg: SHG, items: list[InquiryData], connection: Connecti
             subject=item.subject[:300], quantity=item.quantity[:100], message=item.message, received_at=item.received_at,
             matched_product_id=_match_product(shg, item, products), raw=item.raw))
     created = Inquiry.objects.bulk_create(fresh, batch_size=500, ignore_conflicts=True)
-    stored = {i.unique_query_id: i for i in Inquiry.objects.filter(shg=shg, unique_query_id__in=[c.unique_query_id for c in created])}
+    new_ids = [c.unique_query_id for c in created]
+    stored = {i.unique_query_id: i for i in Inquiry.objects.filter(shg=shg, unique_query_id__in=new_ids)}
     for inquiry in stored.values():
         publish(type=EventType.INQUIRY_RECEIVED, shg=shg, connection=connection, payload={
             "inquiry_id": inquiry.pk, "unique_query_id": inquiry.unique_query_id, "product": inquiry.product_name,
@@ -578,8 +579,9 @@ def inquiries_pull(*, connection: Connection, since: datetime | None = None) -> 
     connection = Connection.objects.select_related("shg").get(pk=connection.pk)
     cursors = dict(connection.cursors or {})
     connector = build_connector(connection)
-    if cursors.get("inquiries_pulled_at"):
-        connector.context.config["last_pull_at"] = cursors["inquiries_pulled_at"]
+    # Connecting (or reconnecting) checked the key with one call to IndiaMART, so with no pull stored yet
+    # the connection's last change stands in for the last call.
+    connector.context.config["last_pull_at"] = cursors.get("inquiries_pulled_at") or connection.updated_at.isoformat()
     end = timezone.now()
     if since is None:
         previous = cursors.get("inquiries")

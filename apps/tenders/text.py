@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
-STOPWORDS = frozenset("""a an and as at by for from in into is it of on or per the to with without set pack
-nos no piece pieces pcs kg gm gms g ml l ltr mm cm size type item items supply supplies purchase procurement
-new made""".split())
+STOPWORDS = frozenset({
+    "a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "is", "it", "of", "on", "or", "per",
+    "the", "to", "with", "without", "set", "pack", "nos", "no", "piece", "pieces", "pcs", "kg", "gm", "gms",
+    "g", "ml", "l", "ltr", "mm", "cm", "size", "type", "item", "items", "supply", "supplies", "purchase",
+    "procurement", "new", "made",
+})
 _WORD = re.compile(r"[a-z0-9]+")
 
 

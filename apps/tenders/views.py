@@ -30,7 +30,7 @@ from apps.tenders.forms import (
     SellerProfileForm,
     TenderFileForm,
 )
-from apps.tenders.models import Bid, Inquiry, Quote, SellerDocument, SellerProfile, Tender
+from apps.tenders.models import Bid, Inquiry, SellerDocument, SellerProfile, Tender
 
 LIST_LIMIT = 200
 
@@ -51,7 +51,10 @@ def _require_edit(user, shg_id: int) -> None:
 @require_GET
 def tender_list(request):
     shgs = list(selectors.shgs_for(request.user))
-    chosen = next((s for s in shgs if str(s.pk) == request.GET.get("shg")), shgs[0] if shgs else None)
+    chosen = next((s for s in shgs if str(s.pk) == request.GET.get("shg")), None)
+    if chosen is None and shgs:  # by default the first SHG that has tenders at all
+        with_tenders = selectors.tenders_for(request.user).values_list("shg_id", flat=True).order_by("shg__name").first()
+        chosen = next((s for s in shgs if s.pk == with_tenders), shgs[0])
     show_all = request.GET.get("all") == "1"
     tenders = []
     if chosen is not None:
@@ -140,7 +143,7 @@ def bid_transition(request, pk: int):
         messages.success(request, _("Bid status recorded."))
     if request.htmx:
         tender = selectors.tender_detail(principal=request.user, pk=pk)
-        return render(request, "tenders/_bid.html", _bid_context(request, tender))
+        return render(request, "tenders/_bid.html", {**_bid_context(request, tender), "partial": True})
     return redirect("tenders:detail", pk=tender.pk)
 
 
@@ -263,8 +266,8 @@ def inquiry_detail(request, pk: int):
     can_edit = selectors.can_edit(request.user, inquiry.shg_id)
     initial = {"to_email": inquiry.email}
     if inquiry.matched_product_id:
-        variant = inquiry.matched_product.variants.order_by("id").first() if hasattr(inquiry.matched_product, "variants") else None
-        if variant is not None and getattr(variant, "price", None):
+        variant = inquiry.matched_product.variants.order_by("id").first()
+        if variant is not None and variant.price:
             initial["unit_price"] = variant.price
     digits = "".join(ch for ch in inquiry.quantity.split(" ")[0] if ch.isdigit())
     if digits:

@@ -62,6 +62,7 @@ def importable_channels(context) -> list:
     from apps.integrations.selectors import connector_class_or_none
 
     ids = editable_shgs(context)
-    connections = Connection.objects.filter(shg_id__in=ids, status=Connection.Status.ACTIVE).order_by("display_name")
+    connections = (Connection.objects.filter(shg_id__in=ids, status=Connection.Status.ACTIVE)
+                   .only("id", "display_name", "platform").order_by("display_name"))
     return [c for c in connections
             if (cls := connector_class_or_none(c.platform)) is not None and cls.supports(Capability.PRODUCTS)]

@@ -443,7 +443,17 @@ class AmazonConnector(Connector):
 
     @property
     def marketplace(self) -> Marketplace:
+        """The connection's home marketplace (the first chosen): new listings and FBA stock are read there."""
         return MARKETPLACES[self.marketplace_ids(self.context.config)[0]]
+
+    @property
+    def marketplaces(self) -> list[Marketplace]:
+        return [MARKETPLACES[i] for i in self.marketplace_ids(self.context.config)]
+
+    def _listing_marketplaces(self, refs: dict[str, str]) -> list[Marketplace]:
+        """The connection's marketplaces this listing has an offer on (from the products sync), else the home one."""
+        listed = [i.strip() for i in str(refs.get("marketplace_ids") or "").split(",") if i.strip()]
+        return [m for m in self.marketplaces if m.id in listed] or [self.marketplace]
 
     @property
     def seller_id(self) -> str:
@@ -604,17 +614,33 @@ class AmazonConnector(Connector):
 
     # --- test --------------------------------------------------------------------------------------------------
 
-    def test_connection(self) -> dict[str, Any]:
+    def marketplace_participations(self) -> list[dict[str, Any]]:
+        """Where the seller sells, as getMarketplaceParticipations says (for this authorisation's region):
+        [{id, name, participating, store_name, currency, region}] with Haat's region and currency when it knows
+        the marketplace (region "" for one it does not serve)."""
         response = self._call(lambda: self._api(Sellers).get_marketplace_participation())
-        participations = response.payload if isinstance(response.payload, list) else []
+        entries = response.payload if isinstance(response.payload, list) else []
+        found = []
+        for entry in entries:
+            entry = entry if isinstance(entry, dict) else {}
+            marketplace = entry.get("marketplace") or {}
+            known = MARKETPLACES.get(str(marketplace.get("id") or ""))
+            name = known.name if known else str(marketplace.get("name") or "")
+            found.append({"id": str(marketplace.get("id") or ""), "name": name,
+                          "participating": bool((entry.get("participation") or {}).get("isParticipating")),
+                          "store_name": str(entry.get("storeName") or ""),
+                          "currency": known.currency if known else str(marketplace.get("defaultCurrencyCode") or ""),
+                          "region": known.region if known else ""})
+        return found
+
+    def test_connection(self) -> dict[str, Any]:
+        participations = self.marketplace_participations()
         marketplaces = {}
         store_name = ""
         for entry in participations:
-            marketplace = (entry or {}).get("marketplace") or {}
-            participating = bool(((entry or {}).get("participation") or {}).get("isParticipating"))
-            marketplaces[marketplace.get("id")] = {"name": marketplace.get("name", ""), "participating": participating}
-            if marketplace.get("id") == self.marketplace.id:
-                store_name = (entry or {}).get("storeName") or ""
+            marketplaces[entry["id"]] = {"name": entry["name"], "participating": entry["participating"]}
+            if entry["id"] == self.marketplace.id:
+                store_name = entry["store_name"]
         wanted = self.marketplace_ids(self.context.config)
         missing = [m for m in wanted if not marketplaces.get(m, {}).get("participating")]
         if missing:
@@ -662,17 +688,19 @@ class AmazonConnector(Connector):
                     title=str(product.get("title") or ""), quantity=int(item["quantityOrdered"]),
                     unit_price=_money(unit["amount"]) if unit.get("amount") is not None else Decimal("0"), raw=item,
                 ))
+            # The currency is the order's marketplace's (INR on .in, GBP on .co.uk) when Amazon does not say it.
+            sold_on = MARKETPLACES.get(str((raw.get("salesChannel") or {}).get("marketplaceId") or ""), self.marketplace)
             grand_total = (raw.get("proceeds") or {}).get("grandTotal") or {}
             if grand_total.get("amount") is not None:
                 total, currency = _money(grand_total["amount"]), str(grand_total.get("currencyCode") or "")
             else:  # no proceeds yet (a pending order): the items' value is what is known
                 total = sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
-                currency = next(iter(currencies), self.marketplace.currency)
+                currency = next(iter(currencies), sold_on.currency)
             fulfilled_by = (raw.get("fulfillment") or {}).get("fulfilledBy")
             return OrderData(
                 external_id=str(raw["orderId"]), status=status, raw_status=raw_status,
                 placed_at=_parse_time(raw["createdTime"]), updated_at=_parse_time(raw["lastUpdatedTime"]),
-                currency=currency or self.marketplace.currency, total=total, lines=lines,
+                currency=currency or sold_on.currency, total=total, lines=lines,
                 fulfilment_channel=FulfilmentChannel.MARKETPLACE if fulfilled_by == "AMAZON" else FulfilmentChannel.MERCHANT,
                 buyer_name=str((raw.get("buyer") or {}).get("buyerName") or ""), shipping_address=_address(raw), raw=raw,
             )
@@ -683,9 +711,10 @@ class AmazonConnector(Connector):
     # --- products and FBA stock --------------------------------------------------------------------------------
 
     def fetch_products(self, *, cursor: str | None = None) -> Page[ProductData]:
-        """The seller's listings in the marketplace, by SKU (searchListingsItems, at most 20 a page)."""
+        """The seller's listings in the connection's marketplaces, by SKU (searchListingsItems, at most 20 a page)."""
         params: dict[str, Any] = {
-            "marketplaceIds": self.marketplace.id, "includedData": ["summaries", "offers", "fulfillmentAvailability"],
+            "marketplaceIds": ",".join(m.id for m in self.marketplaces),
+            "includedData": ["summaries", "offers", "fulfillmentAvailability"],
             "pageSize": self._page_size(20), "sortBy": "sku", "sortOrder": "ASC",
         }
         if cursor:
@@ -700,18 +729,22 @@ class AmazonConnector(Connector):
     def _product(self, item: dict[str, Any]) -> ProductData:
         try:
             sku = str(item["sku"])
-            summary = next((s for s in item.get("summaries") or [] if s.get("marketplaceId") == self.marketplace.id), {})
+            summaries = {s.get("marketplaceId"): s for s in item.get("summaries") or [] if isinstance(s, dict)}
+            listed = [m for m in self.marketplaces if m.id in summaries]
+            # Price and title as in the home marketplace when the SKU is offered there, else its first marketplace.
+            shown = listed[0] if listed else self.marketplace
+            summary = summaries.get(shown.id, {})
             offer = next((o for o in item.get("offers") or []
-                          if o.get("marketplaceId") == self.marketplace.id and o.get("offerType", "B2C") == "B2C"), {})
+                          if o.get("marketplaceId") == shown.id and o.get("offerType", "B2C") == "B2C"), {})
             availability = next((a for a in item.get("fulfillmentAvailability") or []
                                  if a.get("fulfillmentChannelCode") == "DEFAULT"), {})
             price = offer.get("price") or {}
             refs = {"product_type": summary.get("productType") or "", "asin": summary.get("asin") or "",
-                    "fn_sku": summary.get("fnSku") or ""}
+                    "fn_sku": summary.get("fnSku") or "", "marketplace_ids": ",".join(m.id for m in listed)}
             return ProductData(
                 external_id=sku, sku=sku, title=str(summary.get("itemName") or sku),
                 price=_money(price["amount"]) if price.get("amount") is not None else None,
-                currency=str(price.get("currencyCode") or self.marketplace.currency),
+                currency=str(price.get("currencyCode") or shown.currency),
                 quantity=int(availability["quantity"]) if availability.get("quantity") is not None else None,
                 external_refs={k: v for k, v in refs.items() if v}, raw=item,
             )
@@ -749,12 +782,14 @@ class AmazonConnector(Connector):
 
     # --- pushes ------------------------------------------------------------------------------------------------
 
-    def _patch(self, sku: str, product_type: str, patches: list[dict[str, Any]]) -> PushResult:
+    def _patch(self, sku: str, product_type: str, patches: list[dict[str, Any]],
+               marketplace: Marketplace | None = None) -> PushResult:
         seller_id = self.seller_id
         body = {"productType": product_type or "PRODUCT", "patches": patches}
+        marketplace_id = (marketplace or self.marketplace).id
         try:
             response = self._call(lambda: self._api(ListingsItemsV20210801).patch_listings_item(
-                seller_id, sku, marketplaceIds=self.marketplace.id, body=body))
+                seller_id, sku, marketplaceIds=marketplace_id, body=body))
         except PermanentError as exc:  # this SKU's request was refused; the rest of the batch goes on
             return PushResult(sku=sku, ok=False, error=exc.message, raw={"body": exc.raw or ""})
         return self._submission_result(sku, response.payload)
@@ -767,43 +802,66 @@ class AmazonConnector(Connector):
         error = "" if ok else ("; ".join(str(i.get("message")) for i in issues) or f"Amazon answered {payload.get('status')}")
         return PushResult(sku=sku, ok=ok, error=error, raw=payload)
 
+    @staticmethod
+    def _combined(sku: str, parts: list[tuple[Marketplace, PushResult]], skipped: list[str] = ()) -> PushResult:
+        """One result per SKU for a push that went to several marketplaces: ok only when every one took it."""
+        if len(parts) == 1 and not skipped:
+            return parts[0][1]
+        errors = [f"{m.name}: {r.error}" for m, r in parts if not r.ok] + list(skipped)
+        return PushResult(sku=sku, ok=not errors, error="; ".join(errors),
+                          raw={m.id: r.raw for m, r in parts})
+
     def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
-        """Merchant-fulfilled quantity per SKU (fulfillment_availability, channel DEFAULT); one PATCH per SKU."""
+        """Merchant-fulfilled quantity per SKU (fulfillment_availability, channel DEFAULT): one PATCH per SKU and
+        marketplace the listing is offered on (each marketplace keeps its own quantity)."""
         results = []
         for update in updates:
             if not isinstance(update.quantity, int) or isinstance(update.quantity, bool) or update.quantity < 0:
                 results.append(PushResult(sku=update.sku, ok=False, error="Quantity must be a whole number, 0 or more."))
                 continue
-            results.append(self._patch(update.sku, update.external_refs.get("product_type", ""), [{
-                "op": "replace", "path": "/attributes/fulfillment_availability",
-                "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": update.quantity}],
-            }]))
+            patch = [{"op": "replace", "path": "/attributes/fulfillment_availability",
+                      "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": update.quantity}]}]
+            parts = [(m, self._patch(update.sku, update.external_refs.get("product_type", ""), patch, m))
+                     for m in self._listing_marketplaces(update.external_refs)]
+            results.append(self._combined(update.sku, parts))
         return results
 
     def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
-        """Selling price (purchasable_offer our_price) and, when given, MRP as Amazon's list_price."""
-        marketplace = self.marketplace
+        """Selling price (purchasable_offer our_price) and, when given, MRP as Amazon's list_price, to every
+        marketplace the listing is offered on that prices in the update's currency. Haat keeps one price per
+        listing and never converts currencies, so a marketplace in another currency is named in the error."""
         results = []
         for update in updates:
-            error = self._price_error(update.price, update.currency, update.mrp)
+            targets = self._listing_marketplaces(update.external_refs)
+            same_currency = [m for m in targets if m.currency == update.currency]
+            error = self._price_error(update.price, update.currency, update.mrp, same_currency[0] if same_currency
+                                      else targets[0])
             if error:
                 results.append(PushResult(sku=update.sku, ok=False, error=error))
                 continue
-            patches = [{"op": "replace", "path": "/attributes/purchasable_offer", "value": [{
-                "marketplace_id": marketplace.id, "currency": marketplace.currency,
-                "our_price": [{"schedule": [{"value_with_tax": _wire_number(update.price)}]}],
-            }]}]
-            if update.mrp is not None:
-                patches.append({"op": "replace", "path": "/attributes/list_price", "value": [{
+            parts = []
+            for marketplace in same_currency:
+                patches = [{"op": "replace", "path": "/attributes/purchasable_offer", "value": [{
                     "marketplace_id": marketplace.id, "currency": marketplace.currency,
-                    "value_with_tax": _wire_number(update.mrp),
-                }]})
-            results.append(self._patch(update.sku, update.external_refs.get("product_type", ""), patches))
+                    "our_price": [{"schedule": [{"value_with_tax": _wire_number(update.price)}]}],
+                }]}]
+                if update.mrp is not None:
+                    patches.append({"op": "replace", "path": "/attributes/list_price", "value": [{
+                        "marketplace_id": marketplace.id, "currency": marketplace.currency,
+                        "value_with_tax": _wire_number(update.mrp),
+                    }]})
+                parts.append((marketplace, self._patch(update.sku, update.external_refs.get("product_type", ""), patches,
+                                                       marketplace)))
+            skipped = [f"{m.name} prices are in {m.currency}, not {update.currency}: not changed"
+                       for m in targets if m.currency != update.currency]
+            results.append(self._combined(update.sku, parts, skipped))
         return results
 
-    def _price_error(self, price: Decimal, currency: str, mrp: Decimal | None) -> str:
-        if currency != self.marketplace.currency:
-            return f"{self.marketplace.name} prices are in {self.marketplace.currency}, not {currency}."
+    def _price_error(self, price: Decimal, currency: str, mrp: Decimal | None,
+                     marketplace: Marketplace | None = None) -> str:
+        marketplace = marketplace or self.marketplace
+        if currency != marketplace.currency:
+            return f"{marketplace.name} prices are in {marketplace.currency}, not {currency}."
         if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
             return "The price must be a positive amount."
         if mrp is not None and (not isinstance(mrp, Decimal) or not mrp.is_finite() or mrp < price):

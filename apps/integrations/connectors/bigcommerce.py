@@ -30,6 +30,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -37,6 +38,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 import requests
+from django.conf import settings
 
 from apps.integrations.connectors.base import (
     AuthKind,
@@ -295,7 +297,20 @@ class BigCommerceConnector(Connector):
             kwargs["params"] = params
         if json_body is not None:
             kwargs["json"] = json_body
-        return self.http.request(method, f"{self.base_url}{path}", operation=operation, classify=classify, **kwargs)
+        response = self.http.request(method, f"{self.base_url}{path}", operation=operation, classify=classify, **kwargs)
+        self._respect_quota(response)
+        return response
+
+    def _respect_quota(self, response: requests.Response) -> None:
+        """The store's quota is shared with its other apps: when BigCommerce says none is left, wait for the
+        window to reset rather than spend a request on a 429."""
+        if response.headers.get("X-Rate-Limit-Requests-Left") != "0":
+            return
+        wait = retry_after_seconds(response.headers)
+        if wait:
+            wait = min(wait, settings.HTTP_MAX_BACKOFF)
+            self.http.stats.waited_seconds += wait
+            time.sleep(wait)
 
     def _json(self, response: requests.Response, expect: type) -> Any:
         """The body as `expect`; 204 No Content (v2's empty page) reads as an empty list."""
@@ -590,8 +605,9 @@ class BigCommerceConnector(Connector):
             if isinstance(shipment, dict) and str(shipment.get("tracking_number") or "").strip() == number:
                 return FulfilmentResult(ok=True, external_id=str(shipment.get("id")), raw=shipment)
         if order.get("status_id") in NOT_SHIPPABLE:
-            return FulfilmentResult(ok=False, error=f"The order is {order.get('status') or NOT_SHIPPABLE[order['status_id']]} "
-                                                    "in BigCommerce: it cannot be shipped", raw={"status_id": order.get("status_id")})
+            status = order.get("status") or NOT_SHIPPABLE[order["status_id"]]
+            return FulfilmentResult(ok=False, error=f"The order is {status} in BigCommerce: it cannot be shipped",
+                                    raw={"status_id": order.get("status_id")})
         lines = self._json(self._call("GET", f"/v2/orders/{order_id}/products", operation="fulfilment",
                                       params={"limit": MAX_ORDERS_PAGE}), list)
         items = self._shipment_items(fulfilment, lines)
@@ -648,7 +664,7 @@ class BigCommerceConnector(Connector):
             return "", ""
         if not isinstance(payload, dict):
             return "", ""
-        digest = str(payload.get("hash") or "") or hashlib.sha1(body).hexdigest()
+        digest = str(payload.get("hash") or "") or hashlib.sha256(body).hexdigest()
         return digest[:255], str(payload.get("scope") or "")[:100]
 
     def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:

@@ -160,7 +160,8 @@ class IndiaMartConnector(Connector):
                               raw=raw, status_code=429)
         if code in (401, 403):
             raise AuthError(f"IndiaMART refused the CRM key: {words}", raw=raw, status_code=code)
-        raise PermanentError(f"IndiaMART answered CODE {code}: {words}", raw=raw, status_code=code if isinstance(code, int) else None)
+        raise PermanentError(f"IndiaMART answered CODE {code}: {words}", raw=raw,
+                             status_code=code if isinstance(code, int) else None)
 
     def test_connection(self) -> dict[str, Any]:
         """One pull of the last few minutes: proves the key (IndiaMART has no cheaper call)."""

@@ -30,7 +30,7 @@ import hmac
 import json
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -514,25 +514,37 @@ def render_order(account: SandboxAccount, order: dict, included: set[str]) -> di
     return rendered
 
 
-def _listing_item(account: SandboxAccount, row: SandboxObject, included: set[str]) -> dict:
+def _listing_item(account: SandboxAccount, row: SandboxObject, included: set[str],
+                  marketplaces: list[str] | None = None) -> dict:
+    """A listing as Amazon shows it for the marketplaces asked (its home marketplace when none): one summary and
+    one offer per marketplace it is listed on; the quantity is that of the first of them."""
     product = row.data
-    marketplace = account_marketplace(account)
+    listed = listed_marketplaces(account, product)
+    shown = [m for m in (marketplaces or [account_marketplace(account)]) if m in listed] or listed[:1]
+    marketplace = shown[0]
     currency = product.get("currency") or _currency(account)
     item: dict[str, Any] = {"sku": product["sku"]}
-    quantity = int(product.get("quantity") or 0)
+    quantity = int((offer(account, product, marketplace) or {}).get("quantity") or 0)
     if "summaries" in included:
-        summary = {"marketplaceId": marketplace, "asin": asin_for(account, product["sku"]),
-                   "productType": product.get("product_type", "PRODUCT"), "conditionType": "new_new",
-                   "status": ["BUYABLE", "DISCOVERABLE"] if quantity > 0 and product.get("price") else ["DISCOVERABLE"],
-                   "itemName": product["title"],
-                   "createdDate": product.get("created_at") or dataset.iso(account.created_at),
-                   "lastUpdatedDate": dataset.iso(row.updated_at)}
-        if fba_quantities(account, product["sku"]) is not None:
-            summary["fnSku"] = fnsku_for(account, product["sku"])
-        item["summaries"] = [summary]
-    if "offers" in included and product.get("price"):
-        item["offers"] = [{"marketplaceId": marketplace, "offerType": "B2C", "price": _money(product["price"], currency),
-                           "audience": {"value": "ALL", "displayName": "Sell on Amazon"}}]
+        item["summaries"] = []
+        for mid in shown:
+            own = offer(account, product, mid) or {}
+            summary = {"marketplaceId": mid, "asin": asin_for(account, product["sku"]),
+                       "productType": product.get("product_type", "PRODUCT"), "conditionType": "new_new",
+                       "status": ["BUYABLE", "DISCOVERABLE"] if own.get("quantity") and own.get("price")
+                       else ["DISCOVERABLE"],
+                       "itemName": product["title"],
+                       "createdDate": product.get("created_at") or dataset.iso(account.created_at),
+                       "lastUpdatedDate": dataset.iso(row.updated_at)}
+            if fba_quantities(account, product["sku"]) is not None:
+                summary["fnSku"] = fnsku_for(account, product["sku"])
+            item["summaries"].append(summary)
+    if "offers" in included:
+        offers = [(mid, offer(account, product, mid) or {}) for mid in shown]
+        offers = [{"marketplaceId": mid, "offerType": "B2C", "price": _money(own["price"], own["currency"]),
+                   "audience": {"value": "ALL", "displayName": "Sell on Amazon"}} for mid, own in offers if own.get("price")]
+        if offers:
+            item["offers"] = offers
     if "fulfillmentAvailability" in included:
         item["fulfillmentAvailability"] = [{"fulfillmentChannelCode": "DEFAULT", "quantity": quantity}]
     if "attributes" in included:
@@ -926,7 +938,8 @@ def search_listings_items(request: HttpRequest, account: SandboxAccount, seller_
     sort_order = request.GET.get("sortOrder", "DESC")
     if sort_by not in ("sku", "createdDate", "lastUpdatedDate") or sort_order not in ("ASC", "DESC"):
         raise BadRequest("sortBy must be sku, createdDate or lastUpdatedDate; sortOrder ASC or DESC.")
-    rows = list(dataset.objects(account, "product"))
+    rows = [r for r in dataset.objects(account, "product")
+            if set(listed_marketplaces(account, r.data)) & set(marketplaces)]
     identifiers = _csv(request, "identifiers")
     if identifiers:
         if request.GET.get("identifiersType") != "SKU":
@@ -950,7 +963,7 @@ def search_listings_items(request: HttpRequest, account: SandboxAccount, seller_
         rows = [r for r in rows if ((sort_value(r), r.key) < tuple(last) if reverse else (sort_value(r), r.key) > tuple(last))]
     page, more = rows[:page_size], len(rows) > page_size
     body: dict[str, Any] = {"numberOfResults": total,
-                            "items": [_listing_item(account, row, included) for row in page]}
+                            "items": [_listing_item(account, row, included, marketplaces) for row in page]}
     if more:
         body["pagination"] = {"nextToken": _encode_token({"f": fingerprint, "k": [sort_value(page[-1]), page[-1].key],
                                                           "e": int(_now().timestamp()) + PAGINATION_TOKEN_SECONDS})}
@@ -1019,9 +1032,29 @@ def _quantity(value: Any) -> tuple[int | None, dict | None]:
     return quantity, None
 
 
-def _patch_product(account: SandboxAccount, product: dict, patches: list[dict]) -> tuple[dict, list[dict]]:
-    """Apply JSON patches to a copy of the neutral product; return it and the issues found (none = accepted)."""
-    marketplace, currency = account_marketplace(account), product.get("currency") or _currency(account)
+def _patch_product(account: SandboxAccount, product: dict, patches: list[dict],
+                   marketplace: str | None = None) -> tuple[dict, list[dict]]:
+    """Apply JSON patches to a copy of the neutral product; return it and the issues found (none = accepted).
+
+    On a marketplace other than the seller's home one, price, MRP and quantity are that marketplace's offer."""
+    home = account_marketplace(account)
+    marketplace = marketplace or home
+    if marketplace == home:
+        return _apply_patches(product, patches, home, product.get("currency") or _currency(account))
+    own = offer(account, product, marketplace)
+    if own is None:
+        return product, [_issue("4000001", f"SKU '{product['sku']}' has no offer in marketplace {marketplace}.",
+                                category="MISSING_ATTRIBUTE")]
+    patched, issues = _apply_patches({**product, **own}, patches, marketplace, own["currency"])
+    if issues:
+        return product, issues
+    updated = json.loads(json.dumps(product))
+    updated.setdefault("offers", {})[marketplace] = {k: patched[k] for k in ("price", "mrp", "quantity", "currency")}
+    updated["attributes"] = patched["attributes"]
+    return updated, []
+
+
+def _apply_patches(product: dict, patches: list[dict], marketplace: str, currency: str) -> tuple[dict, list[dict]]:
     updated = json.loads(json.dumps(product))
     attributes = dict(updated.get("attributes") or {})
     issues: list[dict] = []
@@ -1128,7 +1161,7 @@ def listings_item(request: HttpRequest, account: SandboxAccount, seller_id: str,
     denied = _check_seller(account, seller_id, operation)
     if denied:
         return denied
-    _marketplace_ids(request, account, required=True)
+    requested = _marketplace_ids(request, account, required=True)
     mode = request.GET.get("mode")
     if mode not in (None, "", "VALIDATION_PREVIEW"):
         raise BadRequest("mode accepts only VALIDATION_PREVIEW.")
@@ -1139,8 +1172,11 @@ def listings_item(request: HttpRequest, account: SandboxAccount, seller_id: str,
             if row is None:
                 return sp_error(404, "NOT_FOUND", f"SKU '{sku}' not found in marketplace {account_marketplace(account)}",
                                 operation=operation)
+            if not set(requested) & set(listed_marketplaces(account, row.data)):
+                return sp_error(404, "NOT_FOUND", f"SKU '{sku}' not found in marketplace {requested[0]}",
+                                operation=operation)
             included = _listing_included(request, ("summaries",))
-            return json_response(_listing_item(account, row, included), headers=_sp_headers(operation))
+            return json_response(_listing_item(account, row, included, requested), headers=_sp_headers(operation))
         body = _json_body(request)
         if request.method == "PATCH":
             patches = _validate_patch_request(body)
@@ -1148,7 +1184,7 @@ def listings_item(request: HttpRequest, account: SandboxAccount, seller_id: str,
                 return _submission(sku, [_issue("4000001", f"SKU '{sku}' does not exist for this seller; create it with "
                                                            "putListingsItem first.", category="MISSING_ATTRIBUTE")],
                                    operation)
-            product, issues = _patch_product(account, row.data, patches)
+            product, issues = _patch_product(account, row.data, patches, requested[0])
         else:
             if not isinstance(body, dict) or not isinstance(body.get("productType"), str) or not body["productType"] \
                     or not isinstance(body.get("attributes"), dict):

@@ -625,3 +625,76 @@ def test_the_strict_models_reject_invented_fields(client, token):
     for broken in ({**order, "orderStatus": "Shipped"}, {**order, "orderItems": [{**order["orderItems"][0], "sku": "x"}]}):
         with pytest.raises(ValidationError):
             ORDERS.validate({"orders": [broken]})
+
+
+# --- a seller on several marketplaces (one region) --------------------------------------------------------------------
+
+UK, DE = "A1F83G8C2ARO7P", "A1PA6795UKMFR9"
+
+
+@pytest.fixture
+def europe(account):
+    return sandbox.add_marketplaces(account, [UK, DE])
+
+
+def test_participations_list_every_marketplace_of_the_seller(client, europe, token):
+    response = get(client, "/sellers/v1/marketplaceParticipations", token)
+    assert response.status_code == 200
+    entries = response.json()["payload"]
+    assert [(e["marketplace"]["id"], e["marketplace"]["defaultCurrencyCode"]) for e in entries] == [
+        (INDIA, "INR"), (UK, "GBP"), (DE, "EUR")]
+    assert all(e["participation"]["isParticipating"] for e in entries)
+
+
+def test_orders_carry_their_marketplace_and_its_currency(client, europe, token):
+    truth = neutral(europe)
+    orders = all_orders(client, token, marketplaceIds=f"{INDIA},{UK},{DE}", includedData="PROCEEDS")
+    assert len(orders) == len(truth)
+    for order in orders:
+        expected = truth[order["orderId"]]
+        assert order["salesChannel"]["marketplaceId"] == expected["marketplace_id"]
+        assert order["proceeds"]["grandTotal"]["currencyCode"] == expected["currency"]
+    only_uk = all_orders(client, token, marketplaceIds=UK)
+    assert only_uk and {o["salesChannel"]["marketplaceId"] for o in only_uk} == {UK}
+    assert len(only_uk) == sum(1 for o in truth.values() if o["marketplace_id"] == UK)
+
+
+def test_listings_show_one_summary_and_offer_per_marketplace(client, europe, token):
+    response = get(client, f"/listings/2021-08-01/items/{SELLER}", token, marketplaceIds=f"{INDIA},{UK},{DE}",
+                   includedData="summaries,offers", pageSize=20)
+    assert response.status_code == 200
+    body = response.json()
+    LISTING_SEARCH.validate(body)
+    everywhere = [i for i in body["items"] if len(i["summaries"]) == 3]
+    assert everywhere and all({o["price"]["currencyCode"] for o in i["offers"]} == {"INR", "GBP", "EUR"}
+                              for i in everywhere)
+    uk_only = get(client, f"/listings/2021-08-01/items/{SELLER}", token, marketplaceIds=UK, includedData="summaries")
+    assert {s["marketplaceId"] for i in uk_only.json()["items"] for s in i["summaries"]} == {UK}
+    assert uk_only.json()["numberOfResults"] == len([r for r in dataset.objects(europe, "product")
+                                                     if UK in (r.data.get("offers") or {})])
+
+
+def test_a_patch_changes_only_its_marketplaces_offer(client, europe, token):
+    row = next(r for r in dataset.objects(europe, "product").order_by("key") if UK in (r.data.get("offers") or {}))
+    home_before = dict(sandbox.offer(europe, row.data, INDIA))
+    body = {"productType": "PRODUCT", "patches": [
+        {"op": "replace", "path": "/attributes/fulfillment_availability",
+         "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 7}]},
+        {"op": "replace", "path": "/attributes/purchasable_offer",
+         "value": [{"marketplace_id": UK, "currency": "GBP", "our_price": [{"schedule": [{"value_with_tax": 11.5}]}]}]}]}
+    response = client.patch(f"{ROOT}/listings/2021-08-01/items/{SELLER}/{row.key}?marketplaceIds={UK}",
+                            json.dumps(body), content_type="application/json", HTTP_X_AMZ_ACCESS_TOKEN=token)
+    assert response.status_code == 200 and response.json()["status"] == "ACCEPTED", response.content
+    row.refresh_from_db()
+    assert sandbox.offer(europe, row.data, UK) == {"price": "11.50", "mrp": row.data["offers"][UK]["mrp"], "quantity": 7,
+                                                   "currency": "GBP"}
+    assert sandbox.offer(europe, row.data, INDIA) == home_before
+    home_only = next(r for r in dataset.objects(europe, "product").order_by("key") if not r.data.get("offers"))
+    refused = client.patch(f"{ROOT}/listings/2021-08-01/items/{SELLER}/{home_only.key}?marketplaceIds={DE}",
+                           json.dumps(body), content_type="application/json", HTTP_X_AMZ_ACCESS_TOKEN=token)
+    assert refused.json()["status"] == "INVALID" and "no offer" in refused.json()["issues"][0]["message"]
+
+
+def test_a_marketplace_the_seller_is_not_on_is_refused(client, europe, token):
+    response = search(client, token, marketplaceIds="ATVPDKIKX0DER")
+    assert_amazon_error(response, 400, "InvalidInput")

@@ -1,4 +1,7 @@
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from apps.accounts.models import Membership
 from tests.factories import make_connection, make_org, make_shg, make_user
@@ -49,5 +52,6 @@ def indiamart(tenant, sandbox_base):
     account = indiamart.create_demo_account("im-tenant", "Seller")
     connection = make_connection(tenant["shg"], platform="indiamart", external_account_id="crm-key-x",
                                  credentials=indiamart.connection_credentials(account),
-                                 config={"base_url": f"{sandbox_base}/indiamart"})
+                                 config={"base_url": f"{sandbox_base}/indiamart"},
+                                 cursors={"inquiries_pulled_at": (timezone.now() - timedelta(minutes=10)).isoformat()})
     return account, connection

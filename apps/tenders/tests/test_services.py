@@ -18,7 +18,6 @@ from openpyxl import Workbook, load_workbook
 from apps.events.models import Event
 from apps.integrations.connectors.errors import RateLimited
 from apps.integrations.connectors.gem import TenderData
-from apps.sandbox.models import SandboxObject
 from apps.sandbox.platforms import indiamart as sandbox_im
 from apps.tenders import selectors, services
 from apps.tenders.models import Bid, Inquiry, SellerProfile, Tender
@@ -196,7 +195,7 @@ def test_pull_stores_dedupes_and_matches(tenant, indiamart, sandbox_http):
     with pytest.raises(RateLimited):  # the stored last pull holds the 5-minute rule
         services.inquiries_pull(connection=connection)
     sandbox_im.reset_throttle(account)
-    connection.cursors.pop("inquiries_pulled_at")
+    connection.cursors["inquiries_pulled_at"] = (timezone.now() - timedelta(minutes=6)).isoformat()
     connection.save()
     from django.core.cache import cache
 
@@ -205,6 +204,15 @@ def test_pull_stores_dedupes_and_matches(tenant, indiamart, sandbox_http):
     assert Inquiry.objects.count() == 6
     saree = [i for i in Inquiry.objects.all() if "saree" in i.product_name.lower()]
     assert all(i.matched_product and i.matched_product.title == "Handloom cotton saree" for i in saree)
+
+
+def test_first_pull_waits_five_minutes_after_the_connect_check(tenant, indiamart, sandbox_http):
+    _account, connection = indiamart
+    connection.cursors = {}
+    connection.save()  # just (re)connected: the key was checked with one call a moment ago
+    with pytest.raises(RateLimited):
+        services.inquiries_pull(connection=connection)
+    assert Inquiry.objects.count() == 0
 
 
 def test_quote_is_emailed_with_pdf_and_expiring_link(tenant, indiamart, sandbox_http, client):
@@ -219,7 +227,7 @@ def test_quote_is_emailed_with_pdf_and_expiring_link(tenant, indiamart, sandbox_
     services.quote_send(quote=quote)
     message = mail.outbox[-1]
     assert message.to == [inquiry.email]
-    name, content, mimetype = message.attachments[0]
+    _name, content, mimetype = message.attachments[0]
     assert mimetype == "application/pdf" and content.startswith(b"%PDF")
     link = services.quote_share_url(quote)
     assert f"/tenders/quotes/shared/{quote.uuid}:" in message.body

@@ -165,3 +165,10 @@ def test_sandbox_push_reaches_the_app(client, tenant, indiamart, webhook_inbox):
     account, connection = indiamart
     sandbox_im.create_lead(account, push_url="http://testserver" + push_path(connection))
     assert webhook_inbox[0]["status"] == 201 and Inquiry.objects.count() == 1
+
+
+def test_pages_in_hindi(client, tenant):
+    client.force_login(tenant["user"])
+    client.cookies["django_language"] = "hi"
+    body = client.get(reverse("tenders:list"), HTTP_ACCEPT_LANGUAGE="hi").content.decode()
+    assert "टेंडर" in body and "GeM एक्सपोर्ट इम्पोर्ट करें" in body

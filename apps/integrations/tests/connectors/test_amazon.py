@@ -698,3 +698,164 @@ def test_marketplace_inventory_is_amazons_warehouse_stock(account, connector):
     assert expected and {p.sku: p.quantity for p in page.items} == expected
     assert all(p.external_refs["fn_sku"].startswith("X00") for p in page.items)
     assert page.next_cursor is None
+
+
+# --- several marketplaces on one connection ---------------------------------------------------------------------------
+
+UK, DE, US = "A1F83G8C2ARO7P", "A1PA6795UKMFR9", "ATVPDKIKX0DER"
+MULTI_SELLER = "A2HAATMULTI01"
+
+
+@pytest.fixture
+def multi_account(db):
+    account = sandbox.create_demo_account(MULTI_SELLER, "Sakhi Crafts Europe (sandbox)")
+    return sandbox.add_marketplaces(account, [UK, DE])
+
+
+def multi_connector(account, marketplace_ids, transport=None):
+    return make_connector(account, config={"marketplace_ids": marketplace_ids}, transport=transport)
+
+
+def test_orders_of_every_chosen_marketplace_come_in_one_call_each_in_its_currency(multi_account):
+    recorder = Recorder()
+    connector = multi_connector(multi_account, [INDIA, UK, DE], transport=recorder)
+    orders, pages = collect_orders(connector, since=long_ago())
+    expected = truth(multi_account)
+    assert {o.external_id for o in orders} == set(expected)
+    for order in orders:
+        assert order.currency == expected[order.external_id]["currency"]
+        assert order.currency == {INDIA: "INR", UK: "GBP", DE: "EUR"}[order.raw["salesChannel"]["marketplaceId"]]
+    assert {o.currency for o in orders} == {"INR", "GBP", "EUR"}
+    searches = [r for r in recorder.requests if r.url.path.endswith("/orders/2026-01-01/orders")]
+    assert len(searches) == pages
+    assert all(parse_qs(r.url.query.decode())["marketplaceIds"] == [f"{INDIA},{UK},{DE}"] for r in searches)
+
+
+def test_orders_of_a_marketplace_not_chosen_are_not_read(multi_account):
+    orders, _ = collect_orders(multi_connector(multi_account, [INDIA, DE]), since=long_ago())
+    assert orders and {o.raw["salesChannel"]["marketplaceId"] for o in orders} == {INDIA, DE}
+    assert len(orders) == sum(1 for o in truth(multi_account).values() if o["marketplace_id"] in (INDIA, DE))
+
+
+def test_products_record_the_marketplaces_each_listing_is_offered_on(multi_account):
+    products = {p.sku: p for p in collect_products(multi_connector(multi_account, [INDIA, UK, DE]))}
+    rows = {row.key: row.data for row in dataset.objects(multi_account, "product")}
+    assert set(products) == set(rows)
+    for sku, product in products.items():
+        expected = [INDIA] + [m for m in (UK, DE) if m in (rows[sku].get("offers") or {})]
+        assert product.external_refs["marketplace_ids"] == ",".join(expected)
+        assert product.currency == "INR"  # the home marketplace's price is the one shown
+    assert {p.external_refs["marketplace_ids"] for p in products.values()} == {INDIA, f"{INDIA},{UK},{DE}"}
+
+
+def test_stock_goes_to_each_marketplace_the_listing_is_on(multi_account):
+    recorder = Recorder()
+    connector = multi_connector(multi_account, [INDIA, UK, DE], transport=recorder)
+    refs = {p.sku: p.external_refs for p in collect_products(connector)}
+    everywhere = next(sku for sku, r in refs.items() if r["marketplace_ids"].count(",") == 2)
+    home_only = next(sku for sku, r in refs.items() if r["marketplace_ids"] == INDIA)
+    results = connector.push_stock([StockUpdate(sku=everywhere, quantity=5, external_refs=refs[everywhere]),
+                                    StockUpdate(sku=home_only, quantity=2, external_refs=refs[home_only])])
+    assert [r.ok for r in results] == [True, True]
+    patches = [r for r in recorder.requests if r.method == "PATCH"]
+    assert sorted((r.url.path.rsplit("/", 1)[1], parse_qs(r.url.query.decode())["marketplaceIds"][0]) for r in patches) \
+        == sorted([(everywhere, INDIA), (everywhere, UK), (everywhere, DE), (home_only, INDIA)])
+    validator = spec_validator("listingsItems_2021-08-01.json", "ListingsItemPatchRequest")
+    for body in recorder.bodies("PATCH"):
+        validator.validate(body)
+    product = dataset.objects(multi_account, "product").get(key=everywhere).data
+    assert [sandbox.offer(multi_account, product, m)["quantity"] for m in (INDIA, UK, DE)] == [5, 5, 5]
+
+
+def test_prices_go_only_where_the_currency_is_the_listings_and_the_rest_is_named(multi_account):
+    connector = multi_connector(multi_account, [INDIA, UK, DE])
+    refs = {p.sku: p.external_refs for p in collect_products(connector)}
+    sku = next(s for s, r in refs.items() if r["marketplace_ids"].count(",") == 2)
+    before = dataset.objects(multi_account, "product").get(key=sku).data
+    [result] = connector.push_prices([PriceUpdate(sku=sku, price=Decimal("12.50"), currency="GBP", external_refs=refs[sku])])
+    after = dataset.objects(multi_account, "product").get(key=sku).data
+    assert sandbox.offer(multi_account, after, UK)["price"] == "12.50"
+    assert sandbox.offer(multi_account, after, INDIA)["price"] == before["price"]
+    assert sandbox.offer(multi_account, after, DE)["price"] == sandbox.offer(multi_account, before, DE)["price"]
+    assert not result.ok and "Amazon.in (India) prices are in INR" in result.error and "EUR" in result.error
+    [refused] = connector.push_prices([PriceUpdate(sku=sku, price=Decimal("9"), currency="USD", external_refs=refs[sku])])
+    assert not refused.ok and "not USD" in refused.error
+
+
+def test_a_connection_made_before_several_marketplaces_keeps_working(account):
+    """Old connections keep `marketplace_id` (one marketplace) and listings without `marketplace_ids` refs."""
+    recorder = Recorder()
+    connector = make_connector(account, transport=recorder, config={"marketplace_ids": None, "marketplace_id": INDIA})
+    orders, _ = collect_orders(connector, since=long_ago())
+    assert {o.currency for o in orders} == {"INR"}
+    [result] = connector.push_stock([StockUpdate(sku="AMZ-0002", quantity=3, external_refs={"product_type": "PRODUCT"})])
+    assert result.ok
+    (patch,) = [r for r in recorder.requests if r.method == "PATCH"]
+    assert parse_qs(patch.url.query.decode())["marketplaceIds"] == [INDIA]
+
+
+def test_participations_name_every_marketplace_with_region_and_currency(multi_account):
+    found = multi_connector(multi_account, [INDIA]).marketplace_participations()
+    assert [(p["id"], p["currency"], p["region"], p["participating"]) for p in found] == [
+        (INDIA, "INR", "eu", True), (UK, "GBP", "eu", True), (DE, "EUR", "eu", True)]
+
+
+# --- choosing the marketplaces after connecting -----------------------------------------------------------------------
+
+
+def amazon_connection_account():
+    return dataset.get_account("amazon", MULTI_SELLER)
+
+
+@pytest.fixture
+def amazon_connection(multi_account):
+    from tests.factories import make_org, make_shg
+
+    shg = make_shg(make_org("Amazon Federation"), name="Europe SHG")
+    return Connection.objects.create(
+        shg=shg, platform="amazon", display_name="Sakhi Europe", status=Connection.Status.ACTIVE,
+        external_account_id=MULTI_SELLER, credentials=sandbox.connection_credentials(multi_account),
+        config=sandbox.connection_config(multi_account, BASE))
+
+
+def test_the_coordinator_picks_marketplaces_from_amazons_participations(client, amazon_connection, sandbox_http,
+                                                                        django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from apps.accounts.models import Membership
+    from apps.catalog.models import Listing
+    from tests.factories import make_user
+
+    client.force_login(make_user(organization=amazon_connection.shg.federation, role=Membership.Role.COORDINATOR))
+    url = reverse("amazon:marketplaces", args=[amazon_connection.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    for name in (b"Amazon.in (India)", b"Amazon.co.uk (United Kingdom)", b"Amazon.de (Germany)"):
+        assert name in page.content
+    refused = client.post(url, {"marketplace": [INDIA, US]})
+    assert refused.status_code == 400 and b"cannot be chosen" in refused.content
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"marketplace": [UK, INDIA]})
+    assert response.status_code == 302
+    amazon_connection.refresh_from_db()
+    assert amazon_connection.config["marketplace_ids"] == [INDIA, UK]
+    # The listings were read again and know where each is offered.
+    refs = [listing.external_refs.get("marketplace_ids") for listing in Listing.objects.filter(connection=amazon_connection)]
+    assert len(refs) == dataset.objects(amazon_connection_account(), "product").count()
+    assert set(refs) == {f"{INDIA},{UK}", INDIA}
+
+
+def test_only_editors_of_the_tenant_reach_the_marketplace_page(client, amazon_connection):
+    from django.urls import reverse
+
+    from apps.accounts.models import Membership
+    from tests.factories import make_connection, make_org, make_user
+
+    url = reverse("amazon:marketplaces", args=[amazon_connection.pk])
+    client.force_login(make_user(organization=amazon_connection.shg.federation, role=Membership.Role.VIEWER))
+    assert client.get(url).status_code == 403
+    client.force_login(make_user(organization=make_org("Elsewhere"), role=Membership.Role.ORG_ADMIN))
+    assert client.get(url).status_code == 404 and client.post(url, {"marketplace": [INDIA]}).status_code == 404
+    woo = make_connection(amazon_connection.shg, platform="woocommerce")
+    client.force_login(make_user(organization=amazon_connection.shg.federation, role=Membership.Role.ORG_ADMIN))
+    assert client.get(reverse("amazon:marketplaces", args=[woo.pk])).status_code == 404

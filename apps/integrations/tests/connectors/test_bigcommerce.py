@@ -153,7 +153,7 @@ def test_a_malformed_order_line_is_a_clear_error(bc):
 
 def test_a_missing_scope_needs_reauthorisation(account, bc):
     store.set_scopes(account, ["store_v2_information"])
-    with pytest.raises(AuthError, match="required scope.*Orders \\(modify\\)"):
+    with pytest.raises(AuthError, match=r"required scope.*Orders \(modify\)"):
         bc.test_connection()
 
 
@@ -175,6 +175,16 @@ def test_rate_limit_headers_and_the_store_quota(account, bc):
         bc._call("GET", "/v2/store")
     assert info.value.retry_after is not None and 0 < info.value.retry_after <= 30
     assert bc.http.stats.rate_limited == 2, "the 429 was retried once after the reset time"
+
+
+def test_an_exhausted_quota_is_waited_out_before_the_next_call(account, bc, monkeypatch):
+    slept = []
+    monkeypatch.setattr("apps.integrations.connectors.bigcommerce.time.sleep", slept.append)
+    response = bc._call("GET", "/v2/store")
+    used = 100_000 - int(response.headers["X-Rate-Limit-Requests-Left"])
+    store.configure(account, quota=used + 1)
+    bc._call("GET", "/v2/store")
+    assert len(slept) == 1 and 0 < slept[0] <= 0.05 and bc.http.stats.rate_limited == 0
 
 
 def test_store_hash_from_a_pasted_api_path():
@@ -317,3 +327,40 @@ def test_a_delivery_of_another_store_is_refused(account, bc):
 def test_capabilities():
     assert BigCommerceConnector.supports(Capability.WEBHOOKS)
     assert not BigCommerceConnector.supports(Capability.LISTING_CREATE)
+
+
+# --- through the inbound endpoint ---------------------------------------------------------------------------------
+
+
+def test_deliveries_go_through_the_inbound_endpoint(account, sandbox_http, client, django_capture_on_commit_callbacks,
+                                                     monkeypatch):
+    from apps.integrations import webhooks
+    from apps.integrations.models import WebhookEvent
+    from apps.orders.models import Order
+
+    if "bigcommerce" not in webhooks.INBOUND:
+        pytest.skip("apps/integrations/webhooks.py has no BigCommerce entry yet (see docs/platforms/bigcommerce.md)")
+    shg = make_shg(make_org())
+    connection = services.connection_connect_api_key(shg=shg, platform="bigcommerce", values={
+        "store_hash": account.account_id, "access_token": account.secrets["access_token"]})
+    outcome = webhooks.webhooks_register(connection)
+    assert len(outcome.registered) == 2
+    answers = []
+
+    def deliver(url, body, headers):
+        path = "/" + url.split("://", 1)[1].split("/", 1)[1]
+        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k.lower() != "content-type"}
+        with django_capture_on_commit_callbacks(execute=True):
+            answers.append(client.generic("POST", path, data=body, content_type="application/json", **extra))
+        return answers[-1].status_code
+
+    monkeypatch.setattr("apps.sandbox.http.deliver_webhook", deliver)
+    order = store.create_order(account)
+    assert [a.status_code for a in answers] == [200]
+    event = WebhookEvent.objects.get(connection=connection)
+    assert event.topic == "store/order/created" and event.status == WebhookEvent.Status.PROCESSED
+    assert SECRET_HEADER.lower() not in {k.lower() for k in (event.headers or {})}, "the secret is never stored"
+    assert Order.objects.filter(connection=connection, external_id=order["id"]).exists()
+    forged = client.generic("POST", f"/webhooks/bigcommerce/{connection.uuid}/", data=b'{"data": {}}',
+                            content_type="application/json", HTTP_X_HAAT_WEBHOOK_SECRET="guess")
+    assert forged.status_code == 401

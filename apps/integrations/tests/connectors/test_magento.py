@@ -126,7 +126,7 @@ def test_error_answers_carry_a_message(account, magento, sandbox_base):
 
 def test_orders_query_uses_search_criteria_in_update_order(account, magento):
     magento.fetch_orders(since=timezone.now() - timedelta(days=3))
-    method, url, _body, _status, data = magento.http.recorder.exchanges[-1]
+    _method, url, _body, _status, data = magento.http.recorder.exchanges[-1]
     assert "searchCriteria%5BfilterGroups%5D%5B0%5D%5Bfilters%5D%5B0%5D%5Bfield%5D=updated_at" in url
     assert "conditionType%5D=gteq" in url and "sortOrders%5D%5B1%5D%5Bfield%5D=entity_id" in url
     stamps = [row["updated_at"] for row in data["items"]]
@@ -265,7 +265,7 @@ def test_another_source_is_written_apart(account, sandbox_http, sandbox_base):
 
 def test_an_unknown_source_is_a_clear_error(account, sandbox_http, sandbox_base):
     connector = connector_for(account, sandbox_base, source_code="warehouse_9")
-    with pytest.raises(PermanentError, match="no inventory source 'warehouse_9'.*default, pune_workshop"):
+    with pytest.raises(PermanentError, match=r"no inventory source 'warehouse_9'.*default, pune_workshop"):
         connector.push_stock([StockUpdate(sku="X", quantity=1)])
 
 

@@ -1,0 +1,10 @@
+"""Amazon-only connection pages, mounted at /channels/amazon/."""
+
+from django.urls import path
+
+from apps.integrations import amazon_marketplaces
+
+app_name = "amazon"
+urlpatterns = [
+    path("<int:connection_pk>/marketplaces/", amazon_marketplaces.amazon_marketplaces, name="marketplaces"),
+]
