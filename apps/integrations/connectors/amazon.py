@@ -396,7 +396,8 @@ class AmazonConnector(Connector):
         CredentialField(
             name="marketplace_id", label="Amazon marketplace", stored_in="config",
             choices=tuple((m.id, m.name) for m in MARKETPLACES.values()),
-            help_text="The Amazon site you sell on. You will sign in to its Seller Central to authorise Haat.",
+            help_text="The Amazon site you sell on. You will sign in to its Seller Central to authorise Haat. "
+                      "The region's other marketplaces (e.g. .co.uk and .de next to .in) can be added after connecting.",
         ),
     )
 

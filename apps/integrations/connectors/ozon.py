@@ -237,7 +237,8 @@ class OzonConnector(Connector):
             raise PermanentError("Ozon sent a posting without a posting_number", raw=_dump(posting))
         number = str(posting["posting_number"])
         try:
-            placed = _when(posting.get("in_process_at"), "in_process_at")
+            # A posting paid late may have no in_process_at yet (Ozon's note): its packing deadline stands in.
+            placed = _when(posting.get("in_process_at") or posting.get("shipment_date"), "in_process_at")
             stamps = [placed] + [_when(posting[k], k) for k in ("delivering_date",) if posting.get(k)]
             lines, currencies, total = [], set(), Decimal("0")
             for product in posting.get("products") or []:

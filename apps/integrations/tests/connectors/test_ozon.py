@@ -164,6 +164,20 @@ def test_posting_without_price_is_permanent_and_keeps_raw(connector, monkeypatch
     assert "posting_number" in info.value.raw
 
 
+def test_posting_paid_late_without_in_process_at_still_syncs(account, connector, monkeypatch):
+    original = sandbox.render_posting
+
+    def late(account_, order, products):
+        posting = original(account_, order, products)
+        posting["in_process_at"] = None
+        return posting
+
+    monkeypatch.setattr(sandbox, "render_posting", late)
+    orders, _ = collect_orders(connector, since=long_ago())
+    assert orders and all(o.placed_at == datetime.fromisoformat(o.raw["shipment_date"].replace("Z", "+00:00"))
+                          for o in orders)
+
+
 # --- products and pushes ---------------------------------------------------------------------------------------------
 
 
