@@ -54,8 +54,8 @@ def activity(request):
     refreshes itself (htmx polling that stops once none is)."""
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET"])
-    runs = scope_by_shg(SyncRun.objects.select_related("connection", "connection__shg"), request.user,
-                        shg_field="connection__shg")
+    runs = scope_by_shg(SyncRun.objects.select_related("connection", "connection__shg").defer("connection__credentials"),
+                        request.user, shg_field="connection__shg")
     rows, older = _runs_page(runs, request.GET.get("before", ""))
     context = {"runs": rows, "older": older, "show_channel": True,
                "any_running": any(r.status == SyncRun.Status.RUNNING for r in rows)}

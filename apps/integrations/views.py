@@ -91,7 +91,8 @@ def connection_card(connection: Connection, *, editable: bool) -> ConnectionCard
 
 @login_required
 def connection_list(request: HttpRequest) -> HttpResponse:
-    connections = connections_for(request.user).order_by("shg__name", "platform", "display_name")
+    # The cards never use the keys: not read, not decrypted (a federation has dozens of channels).
+    connections = connections_for(request.user).defer("credentials").order_by("shg__name", "platform", "display_name")
     editable = set(editable_shg_ids(request.user))
     return render(request, "integrations/connection_list.html", {
         "connections": connections, "editable_shgs": editable_shgs_for(request.user).order_by("name"),

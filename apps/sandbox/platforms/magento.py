@@ -41,12 +41,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
-from django.urls import re_path
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path, re_path
 from django.utils import timezone as dj_timezone
+from django.views.decorators.csrf import csrf_exempt
 
 from apps.sandbox import dataset
-from apps.sandbox.http import sandbox_endpoint
+from apps.sandbox.http import read_json, sandbox_endpoint
 from apps.sandbox.models import SandboxAccount, SandboxObject
 
 PLATFORM = "magento"
@@ -728,7 +729,37 @@ def rest_view(request: HttpRequest, store: str, code: str | None, route: str) ->
         return magento_response(error.body(), status=error.status)
 
 
+@csrf_exempt
+def demo_order_view(request: HttpRequest) -> HttpResponse:
+    """The demo's "a buyer just bought" button: POST {"account_id", "skus": [{"sku", "quantity"}]?} -> 201 with the
+    order as the store's API shows it. Sandbox only, no auth."""
+    if request.method != "POST":
+        response = HttpResponse(status=405)
+        response["Allow"] = "POST"
+        return response
+    body = read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("account_id"), str):
+        return JsonResponse({"error": "account_id (the store id) is required"}, status=400)
+    account = SandboxAccount._default_manager.filter(platform=PLATFORM, account_id=body["account_id"]).first()
+    if account is None:
+        return JsonResponse({"error": "No sandbox store with that account_id"}, status=404)
+    skus = None
+    if body.get("skus") is not None:
+        rows = body["skus"]
+        if not isinstance(rows, list) or not all(isinstance(s, dict) for s in rows):
+            return JsonResponse({"error": "skus must be a list of {sku, quantity}"}, status=400)
+        skus = [(str(s.get("sku", "")), s.get("quantity", 1)) for s in rows]
+        if not all(isinstance(q, int) and not isinstance(q, bool) and q > 0 for _s, q in skus):
+            return JsonResponse({"error": "quantities must be whole numbers of at least 1"}, status=400)
+    try:
+        order = create_order(account, skus=skus)
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"order": render_order(order, Store(account).categories(), Store(account).currency)}, status=201)
+
+
 urlpatterns = [
+    path("_sandbox/orders", demo_order_view, name="demo-order"),
     re_path(r"^(?P<store>[a-z0-9][a-z0-9-]{0,62})/rest/(?:(?P<code>[a-z][a-z0-9_]*)/)?V1/(?P<route>.+)$", rest_view,
             name="rest"),
 ]

@@ -114,3 +114,16 @@ def test_shipments_move_the_status(client, account):
     assert order["status_id"] == 3 and order["status"] == "Partially Shipped"
     again = client.post(url, json.dumps(body), content_type="application/json", **token(account))
     assert again.status_code == 400 and "greater than the quantity" in again.json()[0]["message"]
+
+
+def test_the_demo_order_button(client, account):
+    sku = sorted(row.key for row in dataset.objects(account, "product") if row.data["quantity"] > 2)[0]
+    response = client.post("/sandbox/bigcommerce/_sandbox/orders", json.dumps({"account_id": account.account_id,
+                                                                           "skus": [{"sku": sku, "quantity": 2}]}),
+                           content_type="application/json")
+    assert response.status_code == 201 and response.json()["order"]
+    assert client.post("/sandbox/bigcommerce/_sandbox/orders", json.dumps({"account_id": "nobody"}),
+                       content_type="application/json").status_code == 404
+    assert client.post("/sandbox/bigcommerce/_sandbox/orders", json.dumps({"account_id": account.account_id,
+                                                                       "skus": [{"sku": sku, "quantity": 0}]}),
+                       content_type="application/json").status_code == 400

@@ -133,3 +133,16 @@ def test_create_order_reduces_stock(account):
     order = store.create_order(account, skus=[(sku, 1)])
     assert order["status"] == "unshipped"
     assert dataset.objects(account, "product").get(key=sku).data["quantity"] == before - 1
+
+
+def test_the_demo_order_button(client, account):
+    sku = sorted(row.key for row in dataset.objects(account, "product") if row.data["quantity"] > 2)[0]
+    response = client.post("/sandbox/magento/_sandbox/orders", json.dumps({"account_id": account.account_id,
+                                                                           "skus": [{"sku": sku, "quantity": 2}]}),
+                           content_type="application/json")
+    assert response.status_code == 201 and response.json()["order"]
+    assert client.post("/sandbox/magento/_sandbox/orders", json.dumps({"account_id": "nobody"}),
+                       content_type="application/json").status_code == 404
+    assert client.post("/sandbox/magento/_sandbox/orders", json.dumps({"account_id": account.account_id,
+                                                                       "skus": [{"sku": sku, "quantity": 0}]}),
+                       content_type="application/json").status_code == 400

@@ -360,6 +360,20 @@ def test_every_request_and_answer_matches_the_official_spec(db, recorded):
     assert len(recorded) >= 10
 
 
+def test_the_spec_check_catches_invented_fields_and_wrong_types():
+    """The check above can fail: an answer or a request off the official schema is reported."""
+    reason = spec.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    answer = {"campaigns": [{"id": "1", "business": {"id": 2, "name": "x"}, "nickname": "y"}]}
+    problems = spec.response_errors("GET", "/v2/campaigns", 200, answer)
+    assert any("nickname" in p for p in problems) and any("'1' is not of type 'integer'" in p for p in problems)
+    request = {"skus": [{"sku": "A", "items": [{"count": 1, "warehouse": 5}]}]}
+    assert spec.request_errors("PUT", "/v2/campaigns/1/offers/stocks", {}, request) == [
+        "body/skus/0/items/0/warehouse: not in the spec"]
+    assert spec.request_errors("GET", "/v2/campaigns", {"offset": ["1"]}, None) == ["unknown query parameter offset"]
+
+
 # --- the sandbox's demo button ---------------------------------------------------------------------------------------
 
 

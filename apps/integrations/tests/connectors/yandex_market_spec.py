@@ -89,6 +89,36 @@ def _validator(schema: dict, file: Path) -> OAS30Validator:
                           format_checker=oas30_format_checker)
 
 
+def _properties(node: dict, file: Path) -> tuple[dict[str, tuple[dict, Path]], bool]:
+    """A schema's declared properties, allOf members merged, each with the file its refs resolve against;
+    and whether it declares any object shape at all."""
+    node, file = _resolve(node, file)
+    found = {name: (sub, file) for name, sub in (node.get("properties") or {}).items()}
+    shaped = "properties" in node or "additionalProperties" in node
+    for member in node.get("allOf") or []:
+        more, member_shaped = _properties(member, file)
+        found.update(more)
+        shaped = shaped or member_shaped
+    return found, shaped
+
+
+def unknown_fields(node: dict, file: Path, instance: Any, where: str = "") -> list[str]:
+    """Field names the schema does not declare (jsonschema lets them through; the real API never sends them)."""
+    node, file = _resolve(node, file)
+    if isinstance(instance, list) and isinstance(node.get("items"), dict):
+        return [p for n, item in enumerate(instance) for p in unknown_fields(node["items"], file, item, f"{where}/{n}")]
+    if not isinstance(instance, dict):
+        return []
+    declared, shaped = _properties(node, file)
+    if not shaped or node.get("additionalProperties"):
+        return []
+    problems = [f"{where}/{key}: not in the spec" for key in instance if key not in declared]
+    for key, value in instance.items():
+        if key in declared:
+            problems += unknown_fields(declared[key][0], declared[key][1], value, f"{where}/{key}")
+    return problems
+
+
 def response_errors(method: str, url_path: str, status: int, body: Any) -> list[str]:
     """Why this answer does not match the operation's response schema (empty when it does)."""
     _template, file, operation = _match(method, url_path)
@@ -99,7 +129,8 @@ def response_errors(method: str, url_path: str, status: int, body: Any) -> list[
     schema = (response.get("content") or {}).get("application/json", {}).get("schema")
     if schema is None:
         return []
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in _validator(schema, where).iter_errors(body)]
+    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in _validator(schema, where).iter_errors(body)]
+    return problems + unknown_fields(schema, where, body)
 
 
 def request_errors(method: str, url_path: str, query: dict[str, list[str]], body: Any) -> list[str]:
@@ -119,4 +150,4 @@ def request_errors(method: str, url_path: str, query: dict[str, list[str]], body
         return problems
     problems += [f"body/{'/'.join(map(str, e.absolute_path))}: {e.message}"
                  for e in _validator(content["schema"], file).iter_errors(body)]
-    return problems
+    return problems + [f"body{p}" for p in unknown_fields(content["schema"], file, body)]
