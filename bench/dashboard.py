@@ -5,8 +5,9 @@ two lines each for the orders the order page opens. The coordinator is an org ad
 ten SHGs: the heaviest case. Each page is requested through Django's whole stack in-process (middleware,
 session, view, queries, template; no network, no static files), after a warm-up, REQUESTS times; p50 and
 p95 are printed with their ratio to the 150 ms target (ratio <= 1 passes).
-Pages: the orders list (first page, then a filtered one and a deep cursor page), an order page (a different
-order each time), the overview (all SHGs). Query plans come from ANALYZEd tables, as in production.
+Pages: the orders list (first page, then a filtered one and a deep cursor page), the list's totals per
+currency (a fragment the list loads after drawing), an order page (a different order each time), the
+overview (all SHGs). Query plans come from ANALYZEd tables, as in production.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def _run() -> Iterator[str]:
         ("orders list, first page", reverse("orders:list")),
         ("orders list, unshipped in one SHG", f"{reverse('orders:list')}?status=unshipped&shg={deep.shg_id}"),
         ("orders list, 100 pages deep (cursor)", f"{reverse('orders:list')}?after={encode_cursor(deep)}"),
+        ("orders list's totals per currency (all)", reverse("orders:totals")),
         ("overview, all SHGs", reverse("home")),
     ]
     for label, path in pages:

@@ -42,9 +42,15 @@ def order_list(request):
     return render(request, template, {
         "filter": order_filter, "page": page, "orders": page.orders, "query": params.urlencode(),
         "is_first_page": not request.GET.get("after"),
-        # One grouped query per full page; the "older orders" fragments do not repeat it.
-        "totals": [] if more_rows else totals_by_currency(queryset),
     })
+
+
+@login_required
+def order_totals(request):
+    """Count and sum per currency of the orders the list's filters match: a fragment the list loads after it
+    has drawn (htmx, on load), so the rows never wait for an aggregate over every matching order."""
+    _order_filter, queryset = _filtered(request)
+    return render(request, "orders/_totals.html", {"totals": totals_by_currency(queryset)})
 
 
 @login_required

@@ -147,6 +147,24 @@ def test_marketplace_stock_is_read_apart(api, partner, stock):
     assert api.get(INVENTORY, {"sku": "MANGO-1"}).json()["results"][0]["on_hand"] == 10
 
 
+def test_oversold_lines_are_listed_and_a_receipt_resolves_them(api, partner, stock, django_assert_max_num_queries):
+    from apps.integrations.tests.sync_fakes import make_order
+    from apps.orders.services import upsert_orders
+
+    other = make_connection(partner["shg"], platform="stockfake")
+    upsert_orders(connection=stock["fake"], orders=[make_order("A-1", lines=[("A-1-1", "MANGO-1", 8, "120.00")])])
+    upsert_orders(connection=other, orders=[make_order(f"B-{n}", lines=[(f"B-{n}-1", "MANGO-1", 3, "120.00")])
+                                            for n in range(3)])
+    with django_assert_max_num_queries(4):
+        rows = api.get("/api/v1/oversold-lines/", {"sku": "MANGO-1"}).json()["results"]
+    assert sorted((r["reserved"], r["oversold"], r["connection"]) for r in rows) == \
+        [(0, 3, other.pk), (0, 3, other.pk), (2, 1, other.pk)]  # 10 on hand: A-1 holds 8, B-0 the last 2
+    response = api.post(ADJUST, {"variant": stock["mango"].pk, "kind": "receipt", "delta": 6}, format="json")
+    assert (response.json()["on_hand"], response.json()["reserved"]) == (16, 16)
+    rows = api.get("/api/v1/oversold-lines/").json()["results"]
+    assert [(r["reserved"], r["oversold"]) for r in rows] == [(2, 1)]  # the newest order is the one still short
+
+
 PARTNER_URL = "https://partner.example.org/haat"
 
 

@@ -17,7 +17,7 @@ from apps.accounts.services import partner_token_create
 from apps.catalog.models import Listing
 from apps.catalog.services import product_create
 from apps.events.subscriptions import subscription_create
-from apps.inventory.models import MarketplaceStock, StockMovement
+from apps.inventory.models import MarketplaceStock, StockMovement, StockReservation
 from tests import tenant_objects
 from tests.api.conftest import client_for
 from tests.factories import make_org
@@ -46,6 +46,7 @@ def _object_for(route: str, objects: dict):
         "webhook-subscriptions": objects["subscription"], "products": objects["product"],
         "variants": objects["variant"], "listings": objects["listing"], "inventory": objects["stockitem"],
         "marketplace-stock": objects["marketplacestock"], "stock-movements": objects["movement"],
+        "oversold-lines": objects["oversold"],
         "tenders": objects.get("tender"), "bids": objects.get("bid"), "inquiries": objects.get("inquiry"),
         "quotes": objects.get("quote"), "seller-profiles": objects.get("sellerprofile"),
     }.get(segment)
@@ -67,6 +68,8 @@ def tenant_a(db):
                                                 shg=objects["shg"], state=Listing.State.LIVE, external_id="TENANT-A-LISTING")
     objects["movement"] = StockMovement.objects.create(item=objects["stockitem"], kind="receipt", on_hand_delta=5,
                                                        on_hand_after=5, reserved_after=0)
+    objects["oversold"] = StockReservation.objects.create(order=objects["order"], item=objects["stockitem"], quantity=0,
+                                                          oversold=2)
     objects["marketplacestock"] = MarketplaceStock.objects.create(
         connection=objects["connection"], variant=objects["variant"], sku="TENANT-A-SKU", quantity=3,
         fetched_at=timezone.now())

@@ -146,11 +146,15 @@ def test_order_filters_by_date_and_finds_by_sku(client, orders):
 def test_order_totals_are_per_currency(client, orders):
     user, _made = orders
     client.force_login(user)
-    page = html(client.get(reverse("orders:list")))
-    assert "₹350.50" in page and "RUB 1,000.00" in page
-    assert "₹1,350.50" not in page  # never a sum across currencies
-    totals = {t.currency: t.amount for t in client.get(reverse("orders:list")).context["totals"]}
+    page = html(client.get(reverse("orders:list"), {"channel": "shopify"}))
+    # The list loads its totals after drawing, with the same filters.
+    assert f'hx-get="{reverse("orders:totals")}?channel=shopify"' in page and 'hx-trigger="load"' in page
+    fragment = html(client.get(reverse("orders:totals"), headers={"HX-Request": "true"}))
+    assert "₹350.50" in fragment and "RUB 1,000.00" in fragment and "<html" not in fragment
+    assert "₹1,350.50" not in fragment  # never a sum across currencies
+    totals = {t.currency: t.amount for t in client.get(reverse("orders:totals")).context["totals"]}
     assert totals == {"INR": Decimal("350.50"), "RUB": Decimal("1000.00")}
+    assert "RUB" not in html(client.get(reverse("orders:totals"), {"channel": "shopify"}))
 
 
 def test_csv_export_streams_the_filtered_scoped_orders(client, orders):

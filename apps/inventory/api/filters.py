@@ -1,7 +1,7 @@
 import django_filters
 
 from apps.core.api import UpdatedSinceFilterSet
-from apps.inventory.models import MarketplaceStock, StockItem, StockMovement
+from apps.inventory.models import MarketplaceStock, StockItem, StockMovement, StockReservation
 
 
 class StockItemFilter(UpdatedSinceFilterSet):
@@ -35,3 +35,13 @@ class MarketplaceStockFilter(django_filters.FilterSet):
     class Meta:
         model = MarketplaceStock
         fields = ["connection", "variant", "sku", "fetched_since"]
+
+
+class OversoldLineFilter(UpdatedSinceFilterSet):
+    shg = django_filters.NumberFilter(field_name="order__shg")
+    connection = django_filters.NumberFilter(field_name="order__connection")
+    sku = django_filters.CharFilter(field_name="item__variant__sku")
+
+    class Meta:
+        model = StockReservation
+        fields = ["shg", "connection", "order", "sku", "updated_since"]

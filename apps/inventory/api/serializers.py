@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from apps.catalog.models import Variant
 from apps.integrations.models import Connection
-from apps.inventory.models import MarketplaceStock, StockItem, StockLocation, StockMovement
+from apps.inventory.models import MarketplaceStock, StockItem, StockLocation, StockMovement, StockReservation
 
 
 class LocationSerializer(serializers.ModelSerializer):
@@ -103,4 +103,20 @@ class MarketplaceStockSerializer(serializers.ModelSerializer):
     class Meta:
         model = MarketplaceStock
         fields = ["id", "connection", "variant", "sku", "external_id", "quantity", "fetched_at"]
+        read_only_fields = fields
+
+
+
+class OversoldLineSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="item.variant.sku", read_only=True)
+    variant = serializers.IntegerField(source="item.variant_id", read_only=True)
+    shg = serializers.IntegerField(source="order.shg_id", read_only=True)
+    connection = serializers.IntegerField(source="order.connection_id", read_only=True)
+    reserved = serializers.IntegerField(source="quantity", read_only=True, help_text="Units this line holds.")
+    oversold = serializers.IntegerField(read_only=True, help_text="Units sold that no stock covers.")
+
+    class Meta:
+        model = StockReservation
+        fields = ["id", "shg", "order", "order_line", "connection", "variant", "sku", "reserved", "oversold",
+                  "created_at", "updated_at"]
         read_only_fields = fields

@@ -16,17 +16,23 @@ from apps.accounts.selectors import scope_by_shg
 from apps.catalog.models import Variant
 from apps.core.api import error_responses, request_token
 from apps.integrations.models import Connection
-from apps.inventory.api.filters import MarketplaceStockFilter, StockItemFilter, StockMovementFilter
+from apps.inventory.api.filters import (
+    MarketplaceStockFilter,
+    OversoldLineFilter,
+    StockItemFilter,
+    StockMovementFilter,
+)
 from apps.inventory.api.serializers import (
     MarketplaceStockSerializer,
+    OversoldLineSerializer,
     StockAdjustSerializer,
     StockItemSerializer,
     StockMovementSerializer,
     StockPushAcceptedSerializer,
     StockPushSerializer,
 )
-from apps.inventory.models import MarketplaceStock, StockItem, StockLocation, StockMovement
-from apps.inventory.selectors import marketplace_stock, stock_item_list
+from apps.inventory.models import MarketplaceStock, StockItem, StockLocation, StockMovement, StockReservation
+from apps.inventory.selectors import marketplace_stock, oversold_reservations, stock_item_list
 from apps.inventory.services import stock_adjust, stock_push_request
 
 
@@ -108,3 +114,17 @@ class MarketplaceStockViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return marketplace_stock(principal=request_token(self.request))
+
+
+class OversoldLineViewSet(viewsets.ReadOnlyModelViewSet):
+    """Order lines that two channels sold beyond the stock (open reservations with `oversold` > 0): the
+    coordinator's to settle. Stock received resolves them, oldest order first; a line leaves this list when
+    it is fully reserved, cancelled or shipped."""
+
+    queryset = StockReservation.objects.none()
+    serializer_class = OversoldLineSerializer
+    filterset_class = OversoldLineFilter
+    cursor_ordering = "-id"
+
+    def get_queryset(self):
+        return oversold_reservations(principal=request_token(self.request)).order_by()

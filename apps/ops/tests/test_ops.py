@@ -346,3 +346,38 @@ def test_stock_ledger_page_shows_who_changed_price_and_stock(client, tenant):
     page = client.get(reverse("inventory:ledger", args=[item.pk])).content.decode()
     history = page.split("Change history", 1)[1]
     assert "55.00" in history and "Counted the shelf" in history and tenant["coordinator"].username in history
+
+
+def test_one_open_alert_per_kind_and_key_is_a_database_rule(tenant):
+    from django.db import IntegrityError, transaction
+
+    Alert.objects.create(kind=Alert.Kind.OVERSOLD, key="order:1", title="x")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Alert.objects.create(kind=Alert.Kind.OVERSOLD, key="order:1", title="again")
+    Alert.objects.update(status=Alert.Status.RESOLVED, resolved_at=timezone.now())
+    Alert.objects.create(kind=Alert.Kind.OVERSOLD, key="order:1", title="a new episode")
+
+
+@pytest.mark.usefixtures("sandbox_http")
+def test_periodic_check_records_the_outcome_and_counts_failures(tenant, settings, tmp_path, sandbox_base):
+    from apps.ops.services import connections_check_due
+    from apps.sandbox.http import platform_start, platform_stop
+    from apps.sandbox.platforms import woocommerce
+
+    settings.SANDBOX_STATE_DIR = tmp_path
+    settings.HTTP_MAX_RETRIES = 0
+    account = woocommerce.create_demo_account("check-woo", "Check Woo")
+    connection = make_connection(tenant["shg"], "woocommerce", config=woocommerce.connection_config(account, sandbox_base),
+                                 credentials=woocommerce.connection_credentials(account), external_account_id="check")
+    assert connections_check_due() == 1
+    health = ConnectionHealth.objects.get(connection=connection)
+    assert health.last_check_ok is True and health.consecutive_failures == 0
+    assert connections_check_due() == 0  # checked within OPS_CHECK_INTERVAL
+    platform_stop("woocommerce")
+    try:
+        ConnectionHealth.objects.update(last_check_at=timezone.now() - timedelta(hours=2))
+        assert connections_check_due() == 1
+    finally:
+        platform_start("woocommerce")
+    health.refresh_from_db()
+    assert health.last_check_ok is False and health.consecutive_failures == 1 and health.breaker == "closed"
