@@ -355,7 +355,7 @@ def listings_import_from_channel(*, connection, max_pages: int = 1000) -> Channe
         cursor = page.next_cursor
         if not cursor:
             break
-    return _store_channel_products(connection=connection, items=items, currency=channel_currency(connection))
+    return channel_products_store(connection=connection, items=items, currency=channel_currency(connection))
 
 
 def _marketplace_fulfilled(item: ProductData) -> bool:
@@ -366,7 +366,7 @@ def _marketplace_fulfilled(item: ProductData) -> bool:
 
 
 @transaction.atomic
-def _store_channel_products(*, connection, items: list[ProductData], currency: str) -> ChannelImportResult:
+def channel_products_store(*, connection, items: list[ProductData], currency: str) -> ChannelImportResult:
     result = ChannelImportResult()
     shg = connection.shg
     imported = products_import_from_channel(shg=shg, products=items, default_currency=currency)

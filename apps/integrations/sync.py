@@ -334,7 +334,7 @@ def _pull_ratings(run: SyncRun, connection: Connection, connector: Connector, si
 
 def _pull_products(run: SyncRun, connection: Connection, connector: Connector) -> None:
     """Import the channel's products into the SHG's catalog (new SKUs only; the catalog is the truth)."""
-    from apps.catalog.services import products_import_from_channel
+    from apps.catalog.services import channel_products_store
     from apps.orders.services import orderlines_map_variants
 
     token: str | None = None
@@ -343,12 +343,13 @@ def _pull_products(run: SyncRun, connection: Connection, connector: Connector) -
     while True:
         page = _read_page(lambda token=token: connector.fetch_products(cursor=token))
         with transaction.atomic():
-            result = products_import_from_channel(shg=connection.shg, products=page.items,
-                                                  default_currency=connector.default_currency)
-            skipped += len(result.skipped)
+            # Variants for new SKUs, a listing per SKU'd product, the rest kept for mapping by hand.
+            result = channel_products_store(connection=connection, items=page.items,
+                                            currency=connector.default_currency)
+            skipped += result.unmatched
             SyncRun.objects.filter(pk=run.pk).update(
                 pages=F("pages") + 1, fetched=F("fetched") + len(page.items), created=F("created") + result.created,
-                unchanged=F("unchanged") + result.unchanged, heartbeat_at=timezone.now(), **_stats(connector),
+                unchanged=F("unchanged") + result.matched, heartbeat_at=timezone.now(), **_stats(connector),
             )
         token = page.next_cursor
         if not token:
@@ -360,7 +361,7 @@ def _pull_products(run: SyncRun, connection: Connection, connector: Connector) -
         orderlines_map_variants(shg_id=connection.shg_id)
         if skipped:
             SyncRun.objects.filter(pk=run.pk).update(
-                error=f"{skipped} product(s) without a SKU were not imported: map them by hand.")
+                error=f"{skipped} product(s) without a SKU could not be matched: map them by hand on the products page.")
 
 
 # --- outcomes ---------------------------------------------------------------------------------------------------

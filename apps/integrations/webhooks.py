@@ -65,7 +65,8 @@ PROCESSING_LEASE = timedelta(minutes=10)
 ENQUEUE_GRACE = timedelta(minutes=2)
 MAX_ERROR_LENGTH = 2000
 # Request headers never stored: platforms do not send them, and if a proxy did they would be credentials.
-DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization"}
+# The secret header BigCommerce echoes back is the credential itself: verified, never stored.
+DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization", "x-haat-webhook-secret"}
 # Stored, but shown as *** in the admin: a signature is not a secret, yet nothing is gained by showing it.
 MASKED_HEADERS = {"x-shopify-hmac-sha256", "x-wc-webhook-signature"}
 _WOO_PING = re.compile(rb"^webhook_id=\d+$")
@@ -116,6 +117,10 @@ INBOUND: dict[str, InboundSpec] = {
     "website": InboundSpec(delivery_header="X-Haat-Delivery", topic_header="X-Haat-Event",
                            signature_header="X-Haat-Signature", per_connection_secret=False,
                            secret=lambda c: str((c.credentials or {}).get("signing_secret") or "")),
+    # BigCommerce does not sign: a hook sends back the secret header Haat set when registering it, and puts the
+    # delivery's id (its `hash`) and scope in the body, not in headers (see BigCommerceConnector.delivery_key).
+    "bigcommerce": InboundSpec(delivery_header="", topic_header="", signature_header="X-Haat-Webhook-Secret",
+                               secret=_connection_secret, per_connection_secret=True),
 }
 
 
@@ -223,11 +228,14 @@ def webhook_receive(*, platform: str, connection_uuid: UUID, body: bytes, header
         if sender.strip().lower() != connection.external_account_id.strip().lower():
             _count_bad_signature(connection, platform, "account header does not match the connection", headers, body)
             return Reception(401, "wrong account")
-    delivery_id = headers.get(spec.delivery_header, "").strip()
+    if spec.delivery_header:
+        delivery_id, topic = headers.get(spec.delivery_header, "").strip(), headers.get(spec.topic_header, "").strip()
+    else:  # the platform puts them in the body (BigCommerce)
+        delivery_id, topic = connection.connector_class.delivery_key(body)
     if not delivery_id or len(delivery_id) > 255:
-        return Reception(400, f"missing {spec.delivery_header}")
-    return _store(connection=connection, platform=platform, delivery_id=delivery_id,
-                  topic=headers.get(spec.topic_header, "").strip()[:100], headers=headers, body=body)
+        return Reception(400, f"missing {spec.delivery_header or 'delivery id'}")
+    return _store(connection=connection, platform=platform, delivery_id=delivery_id, topic=topic[:100],
+                  headers=headers, body=body)
 
 
 def webhook_receive_shopify_app(*, body: bytes, headers: Mapping[str, str]) -> Reception:

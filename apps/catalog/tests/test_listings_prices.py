@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from apps.catalog.models import ChannelProduct, Listing
 from apps.catalog.services import (
-    _store_channel_products,
+    channel_products_store,
     channel_product_map,
     listing_create,
     listing_price_set,
@@ -83,13 +83,13 @@ def test_channel_import_matches_creates_and_lists_unmatched(setup):
     items = [ProductData(external_id="p1", sku="BANGLE-1", title="Bangles", external_refs={"product_id": "p1"}),
              ProductData(external_id="p2", sku="POT-1", title="Terracotta pot", price=Decimal("99")),
              ProductData(external_id="p3", sku="", title="Unlabelled scarf")]
-    result = _store_channel_products(connection=channel, items=items, currency="INR")
+    result = channel_products_store(connection=channel, items=items, currency="INR")
     assert (result.created, result.matched, result.listings, result.unmatched) == (1, 1, 2, 1)
     assert set(Listing.objects.values_list("variant__sku", flat=True)) == {"BANGLE-1", "POT-1"}
     unmatched = ChannelProduct.objects.get()
     listing = channel_product_map(channel_product=unmatched, variant=variant)
     assert listing.external_id == "p3" and ChannelProduct.objects.get().mapped_to == variant
-    again = _store_channel_products(connection=channel, items=items, currency="INR")
+    again = channel_products_store(connection=channel, items=items, currency="INR")
     assert again.created == 0 and Listing.objects.count() == 2
 
 

@@ -323,6 +323,12 @@ def test_products_stream_imports_new_skus_into_the_catalog(connection, fake_plat
     new = Variant.objects.get(shg=connection.shg, sku="SKU-2")
     assert new.product.title == "Madhubani painting" and new.mrp == Decimal("1000.00")
     assert Order.objects.get(external_id="O-1").lines.get().variant == new
+    # Both SKU'd products are now listings of this channel; the one without a SKU waits to be mapped by hand.
+    from apps.catalog.models import ChannelProduct, Listing
+
+    listed = dict(Listing.objects.filter(connection=connection).values_list("channel_sku", "external_id"))
+    assert listed == {"SKU-1": "p1", "SKU-2": "p2"}
+    assert list(ChannelProduct.objects.filter(connection=connection).values_list("external_id", flat=True)) == ["p3"]
 
 
 def test_a_stream_the_platform_does_not_offer_is_skipped_not_failed(connection, fake_platform, monkeypatch):

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.tenders.models import Bid, BidStatusChange, Inquiry, Quote, SellerProfile, Tender
 from apps.tenders.services import CHECKLIST
+
+
+def _choice_field(choices, **kwargs) -> serializers.ChoiceField:
+    """A choice field documented inline (its own enum, no shared component): "status" names a different
+    set of values on orders, syncs, bids and inquiries, and one schema name for all of them would mislead."""
+    values = [value for value, _label in choices]
+    field_class = extend_schema_field({"type": "string", "enum": values})(type("InlineChoiceField",
+                                                                             (serializers.ChoiceField,), {}))
+    return field_class(choices=choices, **kwargs)
 
 
 class TenderSerializer(serializers.ModelSerializer):
@@ -23,6 +33,9 @@ class TenderSerializer(serializers.ModelSerializer):
 
 
 class BidStatusChangeSerializer(serializers.ModelSerializer):
+    from_status = _choice_field([("", ""), *Bid.Status.choices], read_only=True)
+    to_status = _choice_field(Bid.Status.choices, read_only=True)
+
     class Meta:
         model = BidStatusChange
         fields = ["from_status", "to_status", "note", "changed_at"]
@@ -33,6 +46,7 @@ class BidSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:bid-detail")
     total = serializers.DecimalField(max_digits=16, decimal_places=2, read_only=True, allow_null=True)
     history = BidStatusChangeSerializer(many=True, read_only=True)
+    status = _choice_field(Bid.Status.choices, read_only=True)
 
     class Meta:
         model = Bid
@@ -59,12 +73,13 @@ class BidUpdateSerializer(serializers.Serializer):
 
 
 class BidTransitionSerializer(serializers.Serializer):
-    to_status = serializers.ChoiceField(choices=Bid.Status.choices)
+    to_status = _choice_field(Bid.Status.choices)
     note = serializers.CharField(required=False, allow_blank=True, max_length=1000)
 
 
 class InquirySerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:inquiry-detail")
+    status = _choice_field(Inquiry.Status.choices, read_only=True)
 
     class Meta:
         model = Inquiry
@@ -75,7 +90,7 @@ class InquirySerializer(serializers.ModelSerializer):
 
 
 class InquiryStatusSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Inquiry.Status.choices)
+    status = _choice_field(Inquiry.Status.choices)
 
 
 class QuoteSerializer(serializers.ModelSerializer):
