@@ -93,8 +93,14 @@ def sync_request(*, connection: Connection, stream: str = SyncRun.Stream.ORDERS,
 
 def due_connections(*, now=None):
     now = now or timezone.now()
+    from apps.integrations.connectors.base import Capability
+    from apps.integrations.connectors.registry import platforms_with
+
+    # Channels whose orders arrive only by webhook (the SHG's website) or that have none (tenders, inquiries)
+    # are never polled for orders.
     return (Connection.objects
-            .filter(status__in=[Connection.Status.ACTIVE, Connection.Status.ERROR])
+            .filter(status__in=[Connection.Status.ACTIVE, Connection.Status.ERROR],
+                    platform__in=platforms_with(Capability.ORDERS))
             .filter(Q(next_sync_at__isnull=True) | Q(next_sync_at__lte=now))
             .order_by(F("next_sync_at").asc(nulls_first=True), "id"))
 
@@ -122,10 +128,10 @@ def dispatch_ratings_syncs() -> list[int]:
     """Enqueue a ratings run for every active connection whose platform publishes ratings (hourly: reviews
     are not urgent, and each run reads only what is newer than the stream's cursor)."""
     from apps.integrations.connectors.base import Capability
-    from apps.integrations.connectors.registry import all_connector_classes
+    from apps.integrations.connectors.registry import platforms_with
 
-    platforms = [cls.slug for cls in all_connector_classes() if cls.supports(Capability.RATINGS)]
-    ids = list(Connection.objects.filter(platform__in=platforms, status=Connection.Status.ACTIVE)
+    ids = list(Connection.objects.filter(platform__in=platforms_with(Capability.RATINGS),
+                                         status=Connection.Status.ACTIVE)
                .order_by("id").values_list("id", flat=True))
     for connection_id in ids:
         async_task("apps.integrations.tasks.run_sync", connection_id, SyncRun.Stream.RATINGS,

@@ -65,3 +65,8 @@ def build_connector(connection, *, http=None) -> Connector:
 
     cls = get_connector_class(connection.platform)
     return cls(ConnectionContext.from_connection(connection), http=http)
+
+
+def platforms_with(capability) -> list[str]:
+    """Slugs of the platforms that declare `capability` (what a scheduler may ask of them)."""
+    return [cls.slug for cls in all_connector_classes() if cls.supports(capability)]

@@ -42,6 +42,15 @@ def test_dispatch_enqueues_due_connections_only(fake_platform):
     assert Order.objects.filter(external_id="O-1").count() == 3
 
 
+def test_channels_without_orders_to_poll_are_never_dispatched(fake_platform):
+    shg = make_shg()
+    polled = make_connection(shg, platform="fakeshop", next_sync_at=None)
+    # The SHG's website posts its orders; a tenders channel has none: polling them would only record skips.
+    pushed = make_connection(shg, platform="website", next_sync_at=None)
+    assert dispatch_due_syncs() == [polled.pk]
+    assert not SyncRun.objects.filter(connection=pushed).exists()
+
+
 def test_a_claimed_connection_is_not_dispatched_again(fake_platform, monkeypatch):
     connection = make_connection(make_shg(), platform="fakeshop", next_sync_at=None)
     queued = []

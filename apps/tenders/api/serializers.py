@@ -14,8 +14,10 @@ from apps.tenders.services import CHECKLIST
 def _choice_field(choices, **kwargs) -> serializers.ChoiceField:
     """A choice field documented inline (its own enum, no shared component): "status" names a different
     set of values on orders, syncs, bids and inquiries, and one schema name for all of them would mislead."""
-    values = [value for value, _label in choices]
-    field_class = extend_schema_field({"type": "string", "enum": values})(type("InlineChoiceField",
+    values = "|".join(value for value, _label in choices)
+    # A pattern, not an enum: drf-spectacular's enum hook would hoist an enum into a shared component again.
+    field_class = extend_schema_field({"type": "string", "pattern": f"^({values})$",
+                                       "description": f"One of: {values.replace('|', ', ')}."})(type("InlineChoiceField",
                                                                              (serializers.ChoiceField,), {}))
     return field_class(choices=choices, **kwargs)
 
