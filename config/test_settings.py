@@ -14,3 +14,5 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 Q_CLUSTER["sync"] = True  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 HTTP_MAX_BACKOFF = 0.05
+# A stopped sandbox platform is a file: each test process keeps its own, so a test never stops another's sandbox.
+SANDBOX_STATE_DIR = __import__("pathlib").Path(__import__("tempfile").mkdtemp(prefix="haat-sandbox-state-"))
