@@ -1,6 +1,8 @@
 """Settings for the test suite: the real settings with the sandbox on and fast password hashing."""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SANDBOX", "on")
 os.environ.setdefault("SANDBOX_ORDERS", "60")
@@ -15,4 +17,4 @@ Q_CLUSTER["sync"] = True  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 HTTP_MAX_BACKOFF = 0.05
 # A stopped sandbox platform is a file: each test process keeps its own, so a test never stops another's sandbox.
-SANDBOX_STATE_DIR = __import__("pathlib").Path(__import__("tempfile").mkdtemp(prefix="haat-sandbox-state-"))
+SANDBOX_STATE_DIR = Path(tempfile.mkdtemp(prefix="haat-sandbox-state-"))
