@@ -26,7 +26,6 @@ from apps.events.types import EventType
 logger = logging.getLogger(__name__)
 
 # Consecutive failed syncs after which the coordinators get one e-mail (refused credentials have their own).
-SYNC_FAILURE_ALERT_AT = 5
 
 
 def _connection_url(connection) -> str:
@@ -54,29 +53,8 @@ def notify_connection_disabled(event: Event) -> int:
     return send_mail(f"{connection.display_name} was disconnected from Haat", body, None, recipients)
 
 
-def notify_repeated_sync_failures(event: Event) -> int:
-    """One e-mail when a connection's syncs have failed SYNC_FAILURE_ALERT_AT times in a row."""
-    from apps.integrations.sync import coordinator_emails
-
-    connection = event.connection
-    if connection is None or event.payload.get("consecutive_failures") != SYNC_FAILURE_ALERT_AT:
-        return 0
-    if event.payload.get("error_type") == "AuthError":
-        return 0  # connection.needs_reauth has its own e-mail (integrations.sync.notify_needs_reauth)
-    recipients = coordinator_emails(connection)
-    if not recipients:
-        return 0
-    body = (
-        f"The last {SYNC_FAILURE_ALERT_AT} syncs of {connection.display_name} ({connection.platform}) of "
-        f"{connection.shg.name} failed, so new orders may be missing. Haat keeps retrying with longer waits.\n\n"
-        f"The last error: {event.payload.get('error', '')}\n\nDetails: {_connection_url(connection)}\n"
-    )
-    return send_mail(f"Orders of {connection.display_name} are not syncing", body, None, recipients)
-
-
 HANDLERS: dict[str, tuple[Callable[[Event], object], ...]] = {
     EventType.CONNECTION_DISABLED: (notify_connection_disabled,),
-    EventType.SYNC_FAILED: (notify_repeated_sync_failures,),
 }
 
 
