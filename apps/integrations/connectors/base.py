@@ -298,6 +298,8 @@ class Connector(abc.ABC):
     orders_sorted_by_update: ClassVar[bool] = False
     default_currency: ClassVar[str] = "INR"
     docs_url: ClassVar[str] = ""
+    # How a coordinator connects, in a few words, where auth_kind alone would mislead (no key at all, keys Haat makes).
+    connect_summary: ClassVar[str] = ""
 
     def __init__(self, context: ConnectionContext, *, http: HttpClient | None = None, base_url: str | None = None):
         self.context = context

@@ -83,6 +83,7 @@ class GemConnector(Connector):
     rate_limits = {"session": RateLimit(rate=0.2, burst=2), "listing": RateLimit(rate=0.5, burst=2)}
     default_poll_interval = timedelta(hours=1)
     docs_url = "https://bidplus.gem.gov.in/all-bids"
+    connect_summary = "No key (public bid listing)"
 
     @classmethod
     def default_base_url(cls, context) -> str:

@@ -125,6 +125,7 @@ def _parse_time(value: str) -> datetime:
 class WebsiteConnector(Connector):
     slug = "website"
     name = "Own website"
+    connect_summary = "Site address; Haat makes the keys"
     auth_kind = AuthKind.API_KEY
     capabilities = frozenset({Capability.WEBHOOKS, Capability.LISTING_CREATE})
     credential_fields = (
