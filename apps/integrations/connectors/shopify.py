@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import json
 import logging
 import re
@@ -40,6 +41,8 @@ from apps.integrations.connectors.base import (
     CredentialField,
     FulfilmentData,
     FulfilmentResult,
+    ListingDraft,
+    ListingResult,
     OAuthTokens,
     OrderData,
     OrderLineData,
@@ -187,6 +190,27 @@ mutation HaatFulfil($fulfillment: FulfillmentInput!) {
     fulfillment { id legacyResourceId status trackingInfo(first: 1) { company number url } }
     userErrors { field message }
   }
+}"""
+# Listing creation (2025-01): productCreate takes no variants; it makes one standalone "Default Title" variant,
+# which productVariantsBulkUpdate then prices and gives its SKU (on the inventory item); stock is set with
+# inventorySetQuantities (SET_STOCK_MUTATION). A half-made product is deleted again with productDelete.
+PRODUCT_CREATE_MUTATION = """
+mutation HaatProductCreate($product: ProductCreateInput!, $media: [CreateMediaInput!]) {
+  productCreate(product: $product, media: $media) {
+    product { id legacyResourceId status variants(first: 1) { nodes { id inventoryItem { id } } } }
+    userErrors { field message }
+  }
+}"""
+LISTING_VARIANT_MUTATION = """
+mutation HaatListingVariant($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkUpdate(productId: $productId, variants: $variants) {
+    productVariants { id sku price compareAtPrice barcode inventoryItem { id tracked } }
+    userErrors { code field message }
+  }
+}"""
+PRODUCT_DELETE_MUTATION = """
+mutation HaatProductDelete($input: ProductDeleteInput!) {
+  productDelete(input: $input) { deletedProductId userErrors { field message } }
 }"""
 WEBHOOK_CREATE_MUTATION = """
 mutation HaatWebhookCreate($topic: WebhookSubscriptionTopic!, $subscription: WebhookSubscriptionInput!) {
@@ -407,7 +431,7 @@ class ShopifyConnector(Connector):
     name = "Shopify"
     auth_kind = AuthKind.OAUTH
     capabilities = frozenset({Capability.ORDERS, Capability.PRODUCTS, Capability.STOCK_PUSH, Capability.PRICE_PUSH,
-                              Capability.FULFILMENT_PUSH, Capability.WEBHOOKS})
+                              Capability.FULFILMENT_PUSH, Capability.WEBHOOKS, Capability.LISTING_CREATE})
     oauth_start_fields = (
         CredentialField(name="shop", label="Shop address", stored_in="config",
                         help_text="The store's myshopify.com address, for example asha-crafts.myshopify.com."),
@@ -416,7 +440,7 @@ class ShopifyConnector(Connector):
     # standard plan's 2,000-point bucket restoring 100 a second allows 10 a second with bursts of 200.
     # The OAuth endpoint has no published limit: one exchange per install and a refresh an hour.
     rate_limits: ClassVar[dict[str, RateLimit]] = {
-        op: RateLimit(rate=10.0, burst=200) for op in ("stock", "prices", "fulfilment", "webhooks")
+        op: RateLimit(rate=10.0, burst=200) for op in ("stock", "prices", "fulfilment", "webhooks", "listings")
     }
     default_poll_interval = timedelta(minutes=10)  # webhooks bring most changes; polling reconciles
     orders_sorted_by_update = True  # orders(sortKey: UPDATED_AT), ascending
@@ -828,6 +852,90 @@ class ShopifyConnector(Connector):
             results[index] = PushResult(sku=update.sku, ok=not problems, error="; ".join(problems), raw=payload)
         return results
 
+    # --- listings ----------------------------------------------------------------------------------------------
+
+    def create_listing(self, draft: ListingDraft) -> ListingResult:
+        """Create an active one-variant product priced, with its SKU and stock at the connection's location.
+
+        Three calls (productCreate, productVariantsBulkUpdate, inventorySetQuantities); when a later one is
+        refused the product is deleted again, so a retry starts clean instead of meeting a half-made product.
+        A SKU the shop already has is not created twice (Shopify itself allows duplicate SKUs)."""
+        problem = _draft_problem(draft)
+        if problem:
+            return ListingResult(ok=False, state="rejected", error=problem)
+        currency = self._shop_currency()
+        if draft.currency and draft.currency.upper() != currency.upper():
+            return ListingResult(ok=False, state="rejected",
+                                 error=f"This Shopify store sells in {currency}; a listing priced in {draft.currency} "
+                                       "cannot be made")
+        refs, errors = self._refs_for([draft.sku], {}, ("variant_id",))
+        if draft.sku in refs or (draft.sku in errors and "not on any product" not in errors[draft.sku]):
+            return ListingResult(ok=False, state="rejected", external_refs=refs.get(draft.sku, {}),
+                                 error=f"The store already has a product with SKU {draft.sku}: link it instead")
+        location = self._location_id()  # before creating anything: a shop without one gets no half-made product
+        product_input: dict[str, Any] = {"title": draft.title.strip(), "descriptionHtml": _description_html(draft.description),
+                                         "status": "ACTIVE"}
+        if draft.brand:
+            product_input["vendor"] = draft.brand
+        if draft.product_type:
+            product_input["productType"] = draft.product_type
+        media = [{"originalSource": src, "mediaContentType": "IMAGE", "alt": draft.title.strip()} for src in draft.images]
+        data = self._graphql(PRODUCT_CREATE_MUTATION, {"product": product_input, "media": media or None},
+                             operation="listings", cost=MUTATION_COST)
+        payload = self._shape(lambda: data["productCreate"], "product answer", data)
+        problems = [str(e.get("message")) for e in payload.get("userErrors") or []]
+        if problems or not payload.get("product"):
+            return ListingResult(ok=False, state="rejected", raw=payload,
+                                 error="Shopify refused the product: " + ("; ".join(problems) or "no product made"))
+        product = payload["product"]
+        try:
+            variant = self._shape(lambda: product["variants"]["nodes"][0], "new product", payload)
+            refs = {"product_id": product["id"], "variant_id": variant["id"],
+                    "inventory_item_id": variant["inventoryItem"]["id"]}
+            refused = self._finish_listing(draft, refs, location)
+        except ConnectorError as exc:
+            exc.message = self._discard(product["id"], str(exc.message))
+            exc.args = (exc.message,)
+            raise
+        if refused:
+            return ListingResult(ok=False, state="rejected", raw=payload,
+                                 error=self._discard(product["id"], f"Shopify refused the listing: {refused}"))
+        state = "active" if product.get("status") == "ACTIVE" else str(product.get("status") or "pending").lower()
+        return ListingResult(ok=True, external_refs=refs, state=state, raw=payload)
+
+    def _finish_listing(self, draft: ListingDraft, refs: dict[str, str], location: str) -> str:
+        """Price the new product's variant, give it the SKU and set its stock; returns what Shopify refused."""
+        variant: dict[str, Any] = {"id": refs["variant_id"], "price": _amount(draft.price),
+                                   "compareAtPrice": _amount(draft.mrp) if draft.mrp and draft.mrp > draft.price else None,
+                                   "inventoryItem": {"sku": draft.sku, "tracked": True}}
+        if draft.barcode:
+            variant["barcode"] = draft.barcode
+        data = self._graphql(LISTING_VARIANT_MUTATION, {"productId": refs["product_id"], "variants": [variant]},
+                             operation="listings", cost=MUTATION_COST)
+        payload = self._shape(lambda: data["productVariantsBulkUpdate"], "variant answer", data)
+        problems = [m for messages in _errors_by_index(payload.get("userErrors") or [], "variants").values()
+                    for m in messages]
+        if problems:
+            return "; ".join(problems)
+        stock = self._set_quantities([(0, refs["inventory_item_id"])], location,
+                                     [StockUpdate(sku=draft.sku, quantity=draft.quantity, external_refs=refs)])
+        return "" if stock[0].ok else f"stock not set: {stock[0].error}"
+
+    def _discard(self, product_id: str, reason: str) -> str:
+        """Delete a product this listing attempt made; returns `reason`, saying so when the product stays."""
+        try:
+            data = self._graphql(PRODUCT_DELETE_MUTATION, {"input": {"id": product_id}}, operation="listings",
+                                 cost=MUTATION_COST)
+            payload = data.get("productDelete") or {}
+            problems = [str(e.get("message")) for e in payload.get("userErrors") or []]
+        except ConnectorError as exc:
+            problems = [exc.message]
+        if problems or not payload.get("deletedProductId"):
+            logger.warning("Shopify product %s from a refused listing was not deleted: %s", product_id, problems)
+            return (f"{reason}. The half-made product {legacy_id(product_id)} could not be deleted "
+                    f"({'; '.join(problems) or 'no answer'}); delete it in the Shopify admin before retrying")
+        return reason
+
     # --- fulfilment --------------------------------------------------------------------------------------------
 
     def push_fulfilment(self, fulfilment: FulfilmentData) -> FulfilmentResult:
@@ -1089,6 +1197,31 @@ def _price_problem(update: PriceUpdate, currency: str) -> str:
     if update.currency and update.currency != currency:
         return f"This Shopify store sells in {currency}, not {update.currency}"
     return ""
+
+
+def _draft_problem(draft: ListingDraft) -> str:
+    if not draft.sku.strip() or not draft.title.strip():
+        return "A listing needs a SKU and a title"
+    if draft.sku != draft.sku.strip() or len(draft.sku) > 255:
+        return "The SKU must have no leading or trailing spaces and at most 255 characters"
+    if len(draft.title.strip()) > 255:
+        return "Shopify takes titles of at most 255 characters"
+    if not isinstance(draft.price, Decimal) or not draft.price.is_finite() or draft.price <= 0:
+        return "A listing needs a positive price"
+    if draft.mrp is not None and (not isinstance(draft.mrp, Decimal) or not draft.mrp.is_finite() or draft.mrp < draft.price):
+        return "The MRP cannot be below the price"
+    if isinstance(draft.quantity, bool) or not isinstance(draft.quantity, int) or not 0 <= draft.quantity <= 1_000_000_000:
+        return "Stock must be a whole number from 0 to 1,000,000,000"
+    bad = [src for src in draft.images if not re.match(r"^https?://[^\s]+$", str(src))]
+    if bad:
+        return f"Shopify fetches images from public http(s) addresses; not: {', '.join(map(str, bad))[:200]}"
+    return ""
+
+
+def _description_html(text: str) -> str:
+    """Plain catalog text as Shopify's HTML description: escaped, paragraphs kept."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text or "") if p.strip()]
+    return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
 
 
 def _fulfilment_groups(open_orders: list[dict], fulfilment: FulfilmentData) -> list[dict] | str:

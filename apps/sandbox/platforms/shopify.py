@@ -301,7 +301,7 @@ def create_order(account: SandboxAccount, *, skus: list[tuple[str, int]] | None 
 def _create_order_and_notify(account: SandboxAccount, skus: list[tuple[str, int]] | None) -> tuple[dict, list[dict]]:
     dataset.ensure_seeded(account)
     if skus:
-        known = set(dataset.objects(account, "product").values_list("key", flat=True))
+        known = {p["sku"] for p in dataset.objects(account, "product").values_list("data", flat=True)}
         unknown = [sku for sku, _qty in skus if sku not in known]
         if unknown:
             raise ValueError(f"Unknown SKU(s): {', '.join(unknown)}")
@@ -520,7 +520,8 @@ def _variant_node(product: dict, stamp: str, parent: Callable[[], dict] | None =
         "taxable": True, "createdAt": stamp, "updatedAt": stamp, "inventoryPolicy": "DENY",
         "inventoryItem": {"__typename": "InventoryItem", "id": _inventory_item_id(product),
                           "legacyResourceId": str(int(product["variant_id"]) + 40_000_000), "sku": product["sku"],
-                          "tracked": True, "requiresShipping": True, "createdAt": stamp, "updatedAt": stamp},
+                          "tracked": product.get("tracked", True), "requiresShipping": True, "createdAt": stamp,
+                          "updatedAt": stamp},
         "product": (lambda info: parent()) if parent else None,
     }
 
@@ -535,11 +536,12 @@ def product_node(row: SandboxObject) -> dict:
         handle = re.sub(r"[^a-z0-9]+", "-", product["title"].lower()).strip("-")
         return {
             "__typename": "Product", "id": gid("Product", product["id"]), "legacyResourceId": product["id"],
-            "title": product["title"], "handle": f"{handle}-{product['id']}", "status": "ACTIVE",
-            "vendor": "Haat SHG", "productType": product.get("category", ""), "descriptionHtml": product["description"],
+            "title": product["title"], "handle": f"{handle}-{product['id']}", "status": product.get("status", "ACTIVE"),
+            "vendor": product.get("vendor", "Haat SHG"), "productType": product.get("category", ""),
+            "descriptionHtml": product.get("description_html", product["description"]),
             "description": lambda info, truncateAt=None: product["description"][:truncateAt or None],
             "createdAt": stamp, "updatedAt": stamp, "totalInventory": product["quantity"], "tracksInventory": True,
-            "hasOnlyDefaultVariant": True, "tags": [],
+            "hasOnlyDefaultVariant": True, "tags": product.get("tags", []),
             "variants": lambda info, **a: paginate(variants, a),
         }
 
@@ -970,6 +972,7 @@ class Root:
             "location": self.location, "webhookSubscriptions": self.webhook_subscriptions,
             "inventorySetQuantities": self.inventory_set_quantities,
             "productVariantsBulkUpdate": self.product_variants_bulk_update,
+            "productCreate": self.product_create, "productDelete": self.product_delete,
             "fulfillmentCreate": self.fulfillment_create,
             "webhookSubscriptionCreate": self.webhook_subscription_create,
             "webhookSubscriptionDelete": self.webhook_subscription_delete,
@@ -1021,7 +1024,7 @@ class Root:
         matches = search_filter(args.get("query"), {
             "sku": ("text", lambda r: r.data["sku"]), "title": ("text", lambda r: r.data["title"]),
             "id": ("int", lambda r: int(r.data["id"])), "updated_at": ("time", lambda r: dataset.iso(r.updated_at)),
-            "status": ("text", lambda r: "active"),
+            "status": ("text", lambda r: r.data.get("status", "ACTIVE").lower()),
         })
         sort_key = args.get("sortKey") or "ID"
         entries = []
@@ -1171,6 +1174,18 @@ class Root:
                                           "PRODUCT_VARIANT_DOES_NOT_EXIST"))
                 continue
             change: dict[str, Any] = {}
+            if variant.get("inventoryQuantities") is not None:
+                errors.append(_user_error([*field, "inventoryQuantities"], "Inventory quantities can only be provided "
+                                          "during create. To update inventory for existing variants, use "
+                                          "inventoryAdjustQuantities.", "NO_INVENTORY_QUANTITIES_ON_VARIANTS_UPDATE"))
+                continue
+            if "barcode" in variant:
+                change["barcode"] = variant["barcode"]
+            item = variant.get("inventoryItem") or {}
+            if "sku" in item:
+                change["sku"] = item["sku"] or ""
+            if item.get("tracked") is not None:
+                change["tracked"] = bool(item["tracked"])
             for name, key in (("price", "price"), ("compareAtPrice", "mrp")):
                 if name not in variant:
                     continue
@@ -1199,6 +1214,52 @@ class Root:
             row.updated_at = _now()
             row.save(update_fields=["data", "updated_at"])
         return {"product": product_node(row), "productVariants": [variant_node(row)], "userErrors": errors}
+
+    def product_create(self, info, product=None, media=None):
+        """A new product with its one standalone variant ("Default Title", no SKU, price 0, untracked), as
+        Shopify makes it when productCreate is given no options; variants are set by the bulk mutations."""
+        require_scope(self.grant, info, "write_products")
+        spec = product or {}
+        title = (spec.get("title") or "").strip()
+        if not title:
+            return {"product": None, "userErrors": [_user_error(["title"], "Title can't be blank")]}
+        if len(title) > 255:
+            return {"product": None, "userErrors": [_user_error(["title"], "Title is too long (maximum is 255 characters)")]}
+        if spec.get("productOptions"):
+            return {"product": None, "userErrors": [_user_error(
+                ["productOptions"], "The Haat sandbox makes products with the standalone variant only")]}
+        media = media or []
+        _check_input_size("media", media)
+        with transaction.atomic():
+            # Taking the shop's row serialises concurrent creates, so two never get the same id.
+            list(SandboxAccount._default_manager.select_for_update().filter(pk=self.account.pk))
+            existing = [r.data for r in self._product_rows()]
+            number = max((int(p["id"]) for p in existing), default=999) + 1
+            variant = max((int(p["variant_id"]) for p in existing), default=4999) + 1
+            html = spec.get("descriptionHtml") or ""
+            data = {
+                "id": str(number), "variant_id": str(variant), "sku": "", "title": title,
+                "category": spec.get("productType") or "", "vendor": spec.get("vendor") or self.account.name,
+                "description": re.sub(r"<[^>]+>", " ", html).strip(), "description_html": html,
+                "price": "0.00", "mrp": None, "quantity": 0, "barcode": None, "tracked": False,
+                "status": spec.get("status") or "ACTIVE", "tags": list(spec.get("tags") or []),
+                "currency": self.account.settings.get("currency", "INR"),
+                "images": [m["originalSource"] for m in media if m.get("mediaContentType") == "IMAGE"],
+            }
+            row = SandboxObject._default_manager.create(account=self.account, kind="product", key=f"product-{number}",
+                                                        data=data, updated_at=_now())
+        return {"product": product_node(row), "shop": shop_node(self.account), "userErrors": []}
+
+    def product_delete(self, info, input, synchronous=True):
+        require_scope(self.grant, info, "write_products")
+        number = gid_number(input.get("id"), "Product")
+        row = next((r for r in self._product_rows() if number is not None and int(r.data["id"]) == number), None)
+        if row is None:
+            return {"deletedProductId": None, "productDeleteOperation": None, "shop": shop_node(self.account),
+                    "userErrors": [_user_error(["id"], "Product does not exist")]}
+        row.delete()
+        return {"deletedProductId": input["id"], "productDeleteOperation": None, "shop": shop_node(self.account),
+                "userErrors": []}
 
     def fulfillment_create(self, info, fulfillment, message=None):
         require_scope(self.grant, info, "write_merchant_managed_fulfillment_orders", "write_assigned_fulfillment_orders",

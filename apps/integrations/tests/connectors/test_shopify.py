@@ -24,6 +24,7 @@ from apps.integrations.connectors.base import (
     ConnectionContext,
     FulfilmentData,
     FulfilmentLine,
+    ListingDraft,
     OrderStatus,
     PriceUpdate,
     StockUpdate,
@@ -676,3 +677,181 @@ def test_fulfilment_of_unknown_order_or_line(sandbox_http, sandbox_base):
         lines=[FulfilmentLine("999999", 1)]))
     assert not wrong_line.ok and "999999" in wrong_line.error
     assert dataset.objects(account, "order").get(key=order["id"]).data["status"] == "unshipped"
+
+
+# --- listings ------------------------------------------------------------------------------------------------------
+
+
+def draft(**overrides) -> ListingDraft:
+    fields = {"sku": "SHG-NEW-1", "title": "Kantha stole", "description": "Hand-stitched.\n\nCotton & silk <soft>.",
+              "price": Decimal("850"), "currency": "INR", "quantity": 7, "brand": "Asha SHG", "barcode": "8901234567890",
+              "mrp": Decimal("999.5"), "product_type": "Stoles", "images": ["https://cdn.example.in/stole.jpg"]}
+    return ListingDraft(**{**fields, **overrides})
+
+
+def product_rows(account) -> dict[str, dict]:
+    return {r.key: r.data for r in dataset.objects(account, "product")}
+
+
+@pytest.mark.parametrize("name, variables", [
+    ("PRODUCT_CREATE_MUTATION", {"product": {"title": "x"}}),
+    ("LISTING_VARIANT_MUTATION", {"productId": "gid://shopify/Product/1", "variants": []}),
+    ("PRODUCT_DELETE_MUTATION", {"input": {"id": "gid://shopify/Product/1"}}),
+])
+def test_listing_mutations_cost_what_the_connector_declares(name, variables):
+    document = parse(getattr(module, name))
+    assert sandbox.query_cost(sandbox.admin_schema(), document, document.definitions[0], variables) == module.MUTATION_COST
+
+
+@pytest.mark.django_db
+def test_create_listing_makes_a_priced_stocked_product_that_later_syncs_find(sandbox_http, sandbox_base):
+    account = make_account()
+    connector = make_connector(account, sandbox_base)
+    assert module.Capability.LISTING_CREATE in connector.capabilities
+    before = product_rows(account)
+    result = connector.create_listing(draft())
+    assert result.ok and result.state == "active", result.error
+    new = {k: v for k, v in product_rows(account).items() if k not in before}
+    assert len(new) == 1
+    made = next(iter(new.values()))
+    assert (made["sku"], made["price"], made["mrp"], made["barcode"], made["quantity"], made["tracked"]) == (
+        "SHG-NEW-1", "850.00", "999.50", "8901234567890", 7, True)
+    assert (made["title"], made["vendor"], made["category"], made["status"]) == ("Kantha stole", "Asha SHG", "Stoles", "ACTIVE")
+    assert made["description_html"] == "<p>Hand-stitched.</p><p>Cotton &amp; silk &lt;soft&gt;.</p>"
+    assert made["images"] == ["https://cdn.example.in/stole.jpg"]
+    assert result.external_refs == {"product_id": f"gid://shopify/Product/{made['id']}",
+                                    "variant_id": f"gid://shopify/ProductVariant/{made['variant_id']}",
+                                    "inventory_item_id": sandbox._inventory_item_id(made)}
+    # productCreate, the variant, the location and the stock; one SKU lookup first.
+    assert connector.http.stats.by_operation == {"products": 1, "listings": 2, "stock": 2}
+    # What polling and the pushes see afterwards: the same SKU, price and stock.
+    synced = [p for p in collect_products(connector) if p.sku == "SHG-NEW-1"]
+    assert [(p.price, p.mrp, p.quantity, p.external_refs) for p in synced] == [
+        (Decimal("850.00"), Decimal("999.50"), 7, result.external_refs)]
+    assert connector.push_stock([StockUpdate(sku="SHG-NEW-1", quantity=3)])[0].ok
+    assert product_rows(account)[f"product-{made['id']}"]["quantity"] == 3
+
+
+def collect_products(connector) -> list:
+    items, cursor = [], None
+    while True:
+        page = connector.fetch_products(cursor=cursor)
+        items += page.items
+        cursor = page.next_cursor
+        if not cursor:
+            return items
+
+
+@pytest.mark.django_db
+def test_listing_without_mrp_above_price_has_no_compare_at_price(sandbox_http, sandbox_base):
+    account = make_account()
+    result = make_connector(account, sandbox_base).create_listing(draft(mrp=Decimal("850"), barcode="", images=[]))
+    assert result.ok
+    made = next(d for d in product_rows(account).values() if d["sku"] == "SHG-NEW-1")
+    assert (made["mrp"], made["barcode"], made["images"]) == (None, None, [])
+
+
+@pytest.mark.django_db
+def test_existing_sku_is_not_listed_twice(sandbox_http, sandbox_base):
+    account = make_account()
+    connector = make_connector(account, sandbox_base)
+    before = product_rows(account)
+    result = connector.create_listing(draft(sku="HAAT-0002"))
+    assert not result.ok and "already has a product with SKU HAAT-0002" in result.error
+    assert result.external_refs["product_id"] == f"gid://shopify/Product/{before['HAAT-0002']['id']}"
+    assert product_rows(account) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("overrides, words", [
+    ({"sku": " "}, "SKU and a title"),
+    ({"title": ""}, "SKU and a title"),
+    ({"price": Decimal("0")}, "positive price"),
+    ({"price": Decimal("NaN")}, "positive price"),
+    ({"mrp": Decimal("10")}, "MRP cannot be below"),
+    ({"quantity": -1}, "whole number"),
+    ({"quantity": True}, "whole number"),
+    ({"images": ["file:///etc/passwd"]}, "http(s)"),
+])
+def test_bad_drafts_send_nothing(sandbox_http, sandbox_base, overrides, words):
+    connector = make_connector(make_account(), sandbox_base)
+    result = connector.create_listing(draft(**overrides))
+    assert not result.ok and result.state == "rejected" and words in result.error
+    assert connector.http.stats.requests == 0
+
+
+@pytest.mark.django_db
+def test_listing_in_another_currency_is_refused_before_any_write(sandbox_http, sandbox_base):
+    account = make_account()
+    connector = make_connector(account, sandbox_base)
+    before = product_rows(account)
+    result = connector.create_listing(draft(currency="USD"))
+    assert not result.ok and "sells in INR" in result.error
+    assert product_rows(account) == before and connector.http.stats.requests == 0
+
+
+@pytest.mark.django_db
+def test_refused_stock_deletes_the_half_made_product(sandbox_http, sandbox_base):
+    account = make_account()
+    connector = make_connector(account, sandbox_base, location_id="123")  # a location the shop does not have
+    before = product_rows(account)
+    result = connector.create_listing(draft())
+    assert not result.ok and "stock not set" in result.error and "INVALID_LOCATION" in result.error
+    assert "could not be deleted" not in result.error
+    assert product_rows(account) == before
+
+
+@pytest.mark.django_db
+def test_failure_after_create_deletes_the_product_and_raises(sandbox_http, sandbox_base, monkeypatch):
+    account = make_account()
+    connector = make_connector(account, sandbox_base)
+    before = product_rows(account)
+
+    def lost(*args, **kwargs):
+        raise TransientError("Shopify failed to answer")
+
+    monkeypatch.setattr(connector, "_finish_listing", lost)
+    with pytest.raises(TransientError, match="Shopify failed to answer"):
+        connector.create_listing(draft())
+    assert product_rows(account) == before
+
+
+@pytest.mark.django_db
+def test_a_product_that_cannot_be_deleted_is_named(sandbox_http, sandbox_base, monkeypatch):
+    account = make_account()
+    connector = make_connector(account, sandbox_base, location_id="123")
+    real = connector._graphql
+
+    def refuse_delete(query, variables, **kwargs):
+        if query is module.PRODUCT_DELETE_MUTATION:
+            variables = {"input": {"id": "gid://shopify/Product/1"}}  # not this product: Shopify says it does not exist
+        return real(query, variables, **kwargs)
+
+    monkeypatch.setattr(connector, "_graphql", refuse_delete)
+    result = connector.create_listing(draft())
+    assert not result.ok and "could not be deleted" in result.error and "Product does not exist" in result.error
+    assert any(d["title"] == "Kantha stole" for d in product_rows(account).values())
+
+
+@pytest.mark.django_db
+def test_sandbox_product_mutations_answer_with_shopifys_user_errors():
+    account = make_account()
+    grant = {"scope": ",".join(settings.SHOPIFY_SCOPES)}
+    blank = sandbox.execute_graphql(account, grant, module.PRODUCT_CREATE_MUTATION, {"product": {"title": " "}}, None)
+    assert blank["data"]["productCreate"] == {"product": None, "userErrors": [{"field": ["title"],
+                                                                               "message": "Title can't be blank"}]}
+    made = sandbox.execute_graphql(account, grant, module.PRODUCT_CREATE_MUTATION, {"product": {"title": "Jute bag"}},
+                                   None)["data"]["productCreate"]["product"]
+    variant = made["variants"]["nodes"][0]["id"]
+    quantities = sandbox.execute_graphql(account, grant, module.LISTING_VARIANT_MUTATION, {
+        "productId": made["id"], "variants": [{"id": variant, "inventoryQuantities": [
+            {"availableQuantity": 1, "locationId": sandbox._location_id(account)}]}]}, None)
+    assert quantities["data"]["productVariantsBulkUpdate"]["userErrors"][0]["code"] == \
+        "NO_INVENTORY_QUANTITIES_ON_VARIANTS_UPDATE"
+    gone = sandbox.execute_graphql(account, grant, module.PRODUCT_DELETE_MUTATION, {"input": {"id": made["id"]}}, None)
+    assert gone["data"]["productDelete"] == {"deletedProductId": made["id"], "userErrors": []}
+    again = sandbox.execute_graphql(account, grant, module.PRODUCT_DELETE_MUTATION, {"input": {"id": made["id"]}}, None)
+    assert again["data"]["productDelete"]["userErrors"] == [{"field": ["id"], "message": "Product does not exist"}]
+    read_only = sandbox.execute_graphql(account, {"scope": "read_products"}, module.PRODUCT_CREATE_MUTATION,
+                                        {"product": {"title": "Jute bag"}}, None)
+    assert read_only["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
