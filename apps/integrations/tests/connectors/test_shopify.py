@@ -855,3 +855,24 @@ def test_sandbox_product_mutations_answer_with_shopifys_user_errors():
     read_only = sandbox.execute_graphql(account, {"scope": "read_products"}, module.PRODUCT_CREATE_MUTATION,
                                         {"product": {"title": "Jute bag"}}, None)
     assert read_only["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
+
+
+@pytest.mark.django_db
+def test_catalog_listing_is_published_to_the_store_and_goes_live(sandbox_http, sandbox_base):
+    from apps.catalog.models import Listing
+    from apps.catalog.services import listing_create, listing_publish, product_create
+    from tests.factories import make_connection, make_shg
+
+    account = make_account()
+    shg = make_shg()
+    variant = product_create(shg=shg, title="Madhubani coaster set", variants=[
+        {"sku": "MADHU-1", "price": "420", "mrp": "500"}]).variants.get()
+    connection = make_connection(shg, platform="shopify", credentials=sandbox.connection_credentials(account),
+                                 external_account_id=account.account_id,
+                                 config=sandbox.connection_config(account, sandbox_base))
+    listing = listing_publish(listing=listing_create(variant=variant, connection=connection))
+    assert listing.state == Listing.State.LIVE, listing.last_error
+    made = next(d for d in product_rows(account).values() if d["sku"] == "MADHU-1")
+    assert listing.external_id == listing.external_refs["product_id"] == f"gid://shopify/Product/{made['id']}"
+    assert (made["title"], made["price"], made["mrp"], made["quantity"]) == ("Madhubani coaster set", "420.00",
+                                                                              "500.00", listing.last_pushed_quantity)
