@@ -463,12 +463,6 @@ class AmazonConnector(Connector):
             raise PermanentError("This Amazon connection does not know its selling partner id: connect it again.")
         return seller_id
 
-    def _page_size(self, maximum: int) -> int:
-        try:
-            size = int(self.context.config.get("page_size") or maximum)
-        except (TypeError, ValueError):
-            size = maximum
-        return max(1, min(size, maximum))
 
     # --- Login with Amazon -----------------------------------------------------------------------------------
 
@@ -662,7 +656,7 @@ class AmazonConnector(Connector):
             after, token = _iso(since), None
         params: dict[str, Any] = {
             "lastUpdatedAfter": after, "marketplaceIds": ",".join(self.marketplace_ids(self.context.config)),
-            "includedData": ",".join(INCLUDED_ORDER_DATA), "maxResultsPerPage": self._page_size(100),
+            "includedData": ",".join(INCLUDED_ORDER_DATA), "maxResultsPerPage": self.configured_page_size(100),
         }
         if token:
             params["paginationToken"] = token
@@ -716,7 +710,7 @@ class AmazonConnector(Connector):
         params: dict[str, Any] = {
             "marketplaceIds": ",".join(m.id for m in self.marketplaces),
             "includedData": ["summaries", "offers", "fulfillmentAvailability"],
-            "pageSize": self._page_size(20), "sortBy": "sku", "sortOrder": "ASC",
+            "pageSize": self.configured_page_size(20), "sortBy": "sku", "sortOrder": "ASC",
         }
         if cursor:
             params["pageToken"] = cursor

@@ -333,6 +333,16 @@ class Connector(abc.ABC):
 
     # --- capabilities: implement only what `capabilities` declares ----------------------------------------
 
+    def configured_page_size(self, maximum: int, *, default: int | None = None) -> int:
+        """The page size to ask for: the connection's `page_size` setting (tests use small pages), else `default`
+        (else the platform's maximum), always within 1..maximum."""
+        fallback = default or maximum
+        try:
+            size = int(self.context.config.get("page_size") or fallback)
+        except (TypeError, ValueError):
+            size = fallback
+        return max(1, min(size, maximum))
+
     def fetch_orders(self, *, since: datetime, cursor: str | None = None) -> Page[OrderData]:
         raise self._unsupported(Capability.ORDERS)
 

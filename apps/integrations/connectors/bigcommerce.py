@@ -347,12 +347,6 @@ class BigCommerceConnector(Connector):
 
     # --- orders --------------------------------------------------------------------------------------------
 
-    def _page_size(self, default: int, maximum: int) -> int:
-        try:
-            size = int(self.context.config.get("page_size") or default)
-        except (TypeError, ValueError):
-            size = default
-        return max(1, min(maximum, size))
 
     def fetch_orders(self, *, since: datetime, cursor: str | None = None) -> Page[OrderData]:
         """Orders modified at or after `since`, oldest change first, by keyset (see the module docstring)."""
@@ -360,7 +354,7 @@ class BigCommerceConnector(Connector):
             boundary, seen, page = _decode_cursor(cursor)
         else:
             boundary, seen, page = since.astimezone(UTC).replace(microsecond=0), set(), 1
-        limit = self._page_size(DEFAULT_ORDERS_PAGE, MAX_ORDERS_PAGE)
+        limit = self.configured_page_size(MAX_ORDERS_PAGE, default=DEFAULT_ORDERS_PAGE)
         for _attempt in range(MAX_SAME_SECOND_PAGES):
             response = self._call("GET", "/v2/orders", operation="orders", params={
                 "min_date_modified": format_datetime(boundary), "sort": "date_modified:asc", "limit": limit,
@@ -454,7 +448,7 @@ class BigCommerceConnector(Connector):
     def fetch_products(self, *, cursor: str | None = None) -> Page[ProductData]:
         """One item per sellable SKU: each variant of a product with options, else the product itself."""
         page = int(cursor) if cursor else 1
-        limit = self._page_size(MAX_PRODUCTS_PAGE, MAX_PRODUCTS_PAGE)
+        limit = self.configured_page_size(MAX_PRODUCTS_PAGE, default=MAX_PRODUCTS_PAGE)
         body = self._json(self._call("GET", "/v3/catalog/products", operation="products",
                                      params={"include": "variants", "limit": limit, "page": page}), dict)
         data = body.get("data")

@@ -284,12 +284,6 @@ class FlipkartConnector(Connector):
 
     # --- orders -----------------------------------------------------------------------------------------------
 
-    def _page_size(self) -> int:
-        try:
-            size = int(self.context.config.get("page_size") or MAX_PAGE_SIZE)
-        except (TypeError, ValueError):
-            size = MAX_PAGE_SIZE
-        return max(1, min(size, MAX_PAGE_SIZE))
 
     def _filter_body(self, stream: tuple, since: str | None, until: str | None, *, page_size: int) -> dict:
         kind, states, cancellation, _group = stream
@@ -333,7 +327,8 @@ class FlipkartConnector(Connector):
             else:
                 data = self._call("POST", self._url("/sellers/v3/shipments/filter"), operation="shipments_search",
                                   timeout=ORDER_API_TIMEOUT,
-                                  json=self._filter_body(stream, state["from"], state["to"], page_size=self._page_size()))
+                                  json=self._filter_body(stream, state["from"], state["to"],
+                                                         page_size=self.configured_page_size(MAX_PAGE_SIZE)))
             if not isinstance(data, dict) or not isinstance(data.get("shipments"), list):
                 raise PermanentError("Flipkart's shipment search answer has no shipments list", raw=json.dumps(data)[:5000])
             if data.get("hasMore"):

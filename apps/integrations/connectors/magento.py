@@ -435,12 +435,6 @@ class MagentoConnector(Connector):
 
     # --- orders --------------------------------------------------------------------------------------------
 
-    def _page_size(self) -> int:
-        try:
-            size = int(self.context.config.get("page_size") or MAX_PAGE_SIZE)
-        except (TypeError, ValueError):
-            size = MAX_PAGE_SIZE
-        return max(1, min(MAX_PAGE_SIZE, size))
 
     def fetch_orders(self, *, since: datetime, cursor: str | None = None) -> Page[OrderData]:
         """Orders updated at or after `since`, oldest change first, by keyset (see the module docstring)."""
@@ -448,7 +442,7 @@ class MagentoConnector(Connector):
             boundary, last_id, page = _decode_cursor(cursor)
         else:
             boundary, last_id, page = since.astimezone(UTC).replace(microsecond=0), 0, 1
-        size = self._page_size()
+        size = self.configured_page_size(MAX_PAGE_SIZE)
         for _attempt in range(MAX_SAME_SECOND_PAGES):
             params = search_params(filters=[[("updated_at", _stamp_param(boundary), "gteq")]],
                                    sorts=[("updated_at", "ASC"), ("entity_id", "ASC")], page_size=size, page=page)
@@ -547,7 +541,7 @@ class MagentoConnector(Connector):
         """Products by id (stable while prices and stock change). Configurable, bundle and grouped products are
         skipped: their simple children are listed too and hold the SKU, stock and price."""
         page = int(cursor) if cursor else 1
-        size = self._page_size()
+        size = self.configured_page_size(MAX_PAGE_SIZE)
         rows, total, _response = self._search("/products", search_params(
             sorts=[("entity_id", "ASC")], page_size=size, page=page), "products")
         currency = self.store_currency()

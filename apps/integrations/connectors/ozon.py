@@ -190,12 +190,6 @@ class OzonConnector(Connector):
 
     # --- orders -------------------------------------------------------------------------------------------------
 
-    def _page_size(self) -> int:
-        try:
-            size = int(self.context.config.get("page_size") or MAX_POSTINGS_PER_PAGE)
-        except (TypeError, ValueError):
-            size = MAX_POSTINGS_PER_PAGE
-        return max(1, min(size, MAX_POSTINGS_PER_PAGE))
 
     def fetch_orders(self, *, since: datetime, cursor: str | None = None) -> Page[OrderData]:
         """Postings whose status changed in [since, run start], every page, oldest placed first.
@@ -216,7 +210,8 @@ class OzonConnector(Connector):
         body: dict[str, Any] = {
             "filter": {"since": _iso(until - MAX_PERIOD), "to": state["to"],
                        "last_changed_status_date": {"from": state["from"], "to": state["to"]}},
-            "limit": self._page_size(), "sort_dir": "ASC", "with": {"analytics_data": False, "financial_data": False},
+            "limit": self.configured_page_size(MAX_POSTINGS_PER_PAGE), "sort_dir": "ASC",
+            "with": {"analytics_data": False, "financial_data": False},
         }
         if state["cursor"]:
             body["cursor"] = state["cursor"]

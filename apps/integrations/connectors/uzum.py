@@ -199,12 +199,6 @@ class UzumConnector(Connector):
 
     # --- orders -----------------------------------------------------------------------------------------------
 
-    def _page_size(self, maximum: int) -> int:
-        try:
-            size = int(self.context.config.get("page_size") or maximum)
-        except (TypeError, ValueError):
-            size = maximum
-        return max(1, min(size, maximum))
 
     def fetch_orders(self, *, since: datetime, cursor: str | None = None) -> Page[OrderData]:
         """One page of the shop's orders created in the look-back window, kept if they changed after `since`."""
@@ -221,7 +215,7 @@ class UzumConnector(Connector):
                 lookback = DEFAULT_LOOKBACK_DAYS
             window = {"since": _epoch_ms(since), "from": _epoch_ms(since - timedelta(days=max(1, lookback))),
                       "to": _epoch_ms(datetime.now(UTC)), "page": 0}
-        size = self._page_size(ORDERS_PAGE_MAX)
+        size = self.configured_page_size(ORDERS_PAGE_MAX)
         params = {"shopIds": [self._shop_id()], "dateFrom": window["from"], "dateTo": window["to"],
                   "page": window["page"], "size": size}
         data = self._call("GET", "/v2/fbs/orders", params=params)
@@ -277,7 +271,7 @@ class UzumConnector(Connector):
             page = int(cursor or 0)
         except ValueError:
             raise PermanentError("Unreadable Uzum product cursor", raw=str(cursor)[:200]) from None
-        size = self._page_size(PRODUCTS_PAGE_MAX)
+        size = self.configured_page_size(PRODUCTS_PAGE_MAX)
         data = self._call("GET", f"/v1/product/shop/{self._shop_id()}",
                           params={"page": page, "size": size, "sortBy": "ID", "order": "ASC", "filter": "ALL"})
         products = data.get("productList") if isinstance(data, dict) else None

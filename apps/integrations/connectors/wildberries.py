@@ -175,12 +175,6 @@ class WildberriesConnector(Connector):
 
     # --- orders --------------------------------------------------------------------------------------------------------
 
-    def _page_size(self) -> int:
-        try:
-            size = int(self.context.config.get("page_size") or MAX_TASKS)
-        except (TypeError, ValueError):
-            size = MAX_TASKS
-        return max(1, min(size, MAX_TASKS))
 
     def fetch_orders(self, *, since: datetime, cursor: str | None = None) -> Page[OrderData]:
         """Checkouts with tasks created in [since - look-back, run start], every page, in task id order.
@@ -199,7 +193,7 @@ class WildberriesConnector(Connector):
             lookback = timedelta(days=int(self.context.config.get("status_lookback_days") or DEFAULT_LOOKBACK_DAYS))
             state = {"wfrom": int((since - lookback).timestamp()), "to": int(datetime.now(UTC).timestamp()),
                      "next": 0, "carry": []}
-        limit = self._page_size()
+        limit = self.configured_page_size(MAX_TASKS)
         wto = min(state["wfrom"] + int(MAX_WINDOW.total_seconds()), state["to"])
         data = self._call("GET", "marketplace", "/api/v3/orders", params={
             "limit": limit, "next": state["next"], "dateFrom": state["wfrom"], "dateTo": wto})

@@ -411,12 +411,6 @@ class WooCommerceConnector(Connector):
 
     # --- orders --------------------------------------------------------------------------------------------
 
-    def _page_size(self) -> int:
-        try:
-            size = int(self.context.config.get("page_size") or MAX_PAGE_SIZE)
-        except (TypeError, ValueError):
-            size = MAX_PAGE_SIZE
-        return max(1, min(MAX_PAGE_SIZE, size))
 
     def fetch_orders(self, *, since: datetime, cursor: str | None = None) -> Page[OrderData]:
         """Orders modified after `since`, oldest change first, by keyset (see the module docstring)."""
@@ -424,7 +418,7 @@ class WooCommerceConnector(Connector):
             boundary, last_id, offset = _decode_cursor(cursor)
         else:
             boundary, last_id, offset = since.astimezone(UTC).replace(microsecond=0), 0, 0
-        per_page = self._page_size()
+        per_page = self.configured_page_size(MAX_PAGE_SIZE)
         for _attempt in range(MAX_EMPTY_PAGES):
             # With a last id, re-read the boundary second and drop what was returned already; without one
             # (a fresh window) WooCommerce's strict "after" is exactly what is wanted.
@@ -525,7 +519,7 @@ class WooCommerceConnector(Connector):
         """Products by id (stable while prices and stock change); a variable product's variations replace it,
         since stock and prices live on them. Grouped products hold nothing of their own and are skipped."""
         page = int(cursor) if cursor else 1
-        per_page = self._page_size()
+        per_page = self.configured_page_size(MAX_PAGE_SIZE)
         response = self._call("GET", "/products", operation="products",
                               params={"per_page": per_page, "page": page, "orderby": "id", "order": "asc"})
         rows = self._json(response, list)
@@ -554,7 +548,7 @@ class WooCommerceConnector(Connector):
         shop does not require ratings) is not a rating and is skipped. The SKU comes from the reviewed product,
         read in one call per page."""
         page = int(cursor) if cursor else 1
-        per_page = self._page_size()
+        per_page = self.configured_page_size(MAX_PAGE_SIZE)
         params = {"per_page": per_page, "page": page, "orderby": "date_gmt", "order": "asc", "status": "approved",
                   "after": _gmt_param(since - REVIEWS_MARGIN)}
         response = self._call("GET", "/products/reviews", operation="reviews", params=params)

@@ -273,12 +273,6 @@ class YandexMarketConnector(Connector):
 
     # --- orders -----------------------------------------------------------------------------------------------
 
-    def _page_size(self, maximum: int) -> int:
-        try:
-            size = int(self.context.config.get("page_size") or maximum)
-        except (TypeError, ValueError):
-            size = maximum
-        return max(1, min(size, maximum))
 
     def fetch_orders(self, *, since: datetime, cursor: str | None = None) -> Page[OrderData]:
         """One page of the campaign's orders updated in [since, until]; the cursor pins the window."""
@@ -291,7 +285,7 @@ class YandexMarketConnector(Connector):
         else:
             window = (_utc_iso(since), _utc_iso(datetime.now(UTC)), "")
         start, until, token = window
-        params = {"limit": self._page_size(ORDERS_PAGE_MAX), **({"page_token": token} if token else {})}
+        params = {"limit": self.configured_page_size(ORDERS_PAGE_MAX), **({"page_token": token} if token else {})}
         body = {"campaignIds": [self._campaign_id()], "dates": {"updateDateFrom": start, "updateDateTo": until}}
         data = self._call("POST", f"/v1/businesses/{self._business_id()}/orders", operation="orders", params=params,
                           body=body)
@@ -351,7 +345,7 @@ class YandexMarketConnector(Connector):
 
     def fetch_products(self, *, cursor: str | None = None) -> Page[ProductData]:
         """Offer mappings of the business that this campaign sells (archived offers are left out by Yandex)."""
-        params = {"limit": self._page_size(MAPPINGS_PAGE_MAX), **({"page_token": cursor} if cursor else {})}
+        params = {"limit": self.configured_page_size(MAPPINGS_PAGE_MAX), **({"page_token": cursor} if cursor else {})}
         data = self._call("POST", f"/v2/businesses/{self._business_id()}/offer-mappings", operation="offer_mappings",
                           params=params, body={})
         result = data.get("result")
