@@ -259,6 +259,8 @@ def run() -> list[str]:
             poller.start()
             opening = {(account, sku): START_STOCK for account in accounts.values() for sku in skus}
             settled = wait_for(poller, opening, SETTLE_TIMEOUT)
+            # Quantities seen before the opening stock arrived (the sandbox's own seed) are not arrivals.
+            opened_at = time.perf_counter()
             lines.append(f"channels: Shopify (orders by webhook) -> {', '.join(p for p, *_ in CHANNELS)}; "
                          f"{len(skus)} SKUs listed on all three ({info['listings']} listings); worker: qcluster, "
                          f"{settings.Q_CLUSTER['workers']} workers, "
@@ -284,7 +286,8 @@ def run() -> list[str]:
                 sold[sku] += 1
                 target = {(account, sku): START_STOCK - sold[sku] for account in accounts.values()}
                 if wait_for(poller, target, 30) is not None:
-                    alone.append(max(poller.first_at_most(key, value) for key, value in target.items()) - answered)
+                    alone.append(max(poller.first_at_most(key, value, after=opened_at) for key, value in target.items())
+                                 - answered)
             plan = [skus[n % len(skus)] for n in range(ORDERS)]
             bodies = [shopify_order(n, sku, rng) for n, sku in enumerate(plan)]
             pushes_before = Task.objects.filter(group="stock-push").count()
@@ -311,7 +314,7 @@ def run() -> list[str]:
     for index, (_sent, answered, status) in enumerate(results):
         if status != 200:
             continue
-        arrivals = [poller.first_at_most((account, plan[index]), START_STOCK - order_rank[index])
+        arrivals = [poller.first_at_most((account, plan[index]), START_STOCK - order_rank[index], after=opened_at)
                     for account in accounts.values()]
         if any(at is None for at in arrivals):
             missing += 1
@@ -326,6 +329,9 @@ def run() -> list[str]:
                  f"(with the {len(alone)} sent one at a time)")
     if not latencies:
         lines.append("no order's quantity reached every channel: " + worker_log[-1500:].replace("\n", " | "))
+        return lines
+    if min(latencies) < 0 or (alone and min(alone) < 0):
+        lines.append("INVALID: a quantity arrived before its order was sent; the measurement is wrong, not the app")
         return lines
     p50, p95 = percentile(latencies, 0.50), percentile(latencies, 0.95)
     lines.append(f"webhook accepted -> new quantity on all {len(accounts)} other sandboxes, over {len(latencies)} "

@@ -300,10 +300,12 @@ class WooCommerceConnector(Connector):
                         help_text="Shown once, next to the consumer key. Starts with cs_."),
     )
     # WooCommerce itself sets no limit on its REST API; the store's host may (429 + Retry-After, honoured by the
-    # HTTP layer). These keep Haat polite to small shared-hosting stores: a batch saves up to 100 products.
+    # HTTP layer). These keep Haat polite to small shared-hosting stores: a batch saves up to 100 products, but
+    # coalesced stock pushes carry a few SKUs each, and a sale elsewhere must reach the store within the second or
+    # two in which it could be sold twice (bench/propagation.py), so a batch a second, two in a burst.
     rate_limits = {
         "default": RateLimit(rate=2.0, burst=4),
-        "batch": RateLimit(rate=0.5, burst=1),
+        "batch": RateLimit(rate=1.0, burst=2),
     }
     # Webhooks bring new orders at once; the poll is the backstop for deliveries the store dropped.
     default_poll_interval = timedelta(minutes=10)
