@@ -103,10 +103,42 @@ def seed_demo_connections(*, shgs, user) -> list[str]:
     lines: list[str] = []
     with _in_process(session):
         _seed_channels(shgs, user, root, session, lines)
+        _seed_opening_stock(shgs, session, lines)
     for platform, account_id, name in SPARE_ACCOUNTS:
         import_module(f"apps.sandbox.platforms.{platform}").create_demo_account(account_id, name)
     lines.append(f"Spare sandbox accounts to connect yourself, with their keys: {root}/")
     return lines
+
+
+DEMO_OPENING_STOCK = 150
+
+
+def _seed_opening_stock(shgs, session, lines) -> None:
+    """Read every channel's catalogue and count the SHGs' stock once, as a coordinator does before selling: without
+    it every order the first sync brings would be flagged as oversold. Variants already counted are left alone."""
+    from apps.catalog.models import Variant
+    from apps.integrations import http as http_module
+    from apps.integrations.connectors.base import Capability
+    from apps.integrations.models import Connection, SyncRun
+    from apps.integrations.sync import sync_connection
+    from apps.inventory.models import StockItem
+    from apps.inventory.services import stock_set_counts
+
+    original = http_module.new_session
+    http_module.new_session = lambda: session
+    try:
+        for connection in Connection.objects.filter(shg__in=shgs).order_by("id"):
+            if connection.connector_class.supports(Capability.PRODUCTS):
+                sync_connection(connection_id=connection.pk, stream=SyncRun.Stream.PRODUCTS,
+                                trigger=SyncRun.Trigger.COMMAND)
+    finally:
+        http_module.new_session = original
+    counted = set(StockItem.objects.filter(variant__shg__in=shgs).values_list("variant_id", flat=True))
+    for shg in shgs:
+        ids = [pk for pk in Variant.objects.filter(shg=shg).values_list("id", flat=True) if pk not in counted]
+        stock_set_counts(shg_id=shg.pk, counts=dict.fromkeys(ids, DEMO_OPENING_STOCK), reason="Opening count (demo)")
+        if ids:
+            lines.append(f"{shg.name}: {len(ids)} products counted at {DEMO_OPENING_STOCK} units each")
 
 
 def _seed_channels(shgs, user, root, session, lines) -> None:

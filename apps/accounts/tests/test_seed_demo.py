@@ -39,6 +39,15 @@ def test_seed_demo_connects_every_platform_to_the_sandbox(capsys):
         (c.platform, c.status, c.last_error) for c in connections if c.status != Connection.Status.ACTIVE]
     # Every channel that needs a secret holds one (GeM's public bid listing needs none).
     assert all(c.credentials for c in connections if c.platform != "gem")
+    # The channels' catalogues are read and counted once, so the first orders reserve real stock.
+    from apps.catalog.models import Listing, Variant
+    from apps.integrations.demo import DEMO_OPENING_STOCK
+    from apps.inventory.models import StockItem
+
+    variants = set(Variant.objects.values_list("id", flat=True))
+    counted = dict(StockItem.objects.values_list("variant_id", "on_hand"))
+    assert variants and set(counted) == variants and set(counted.values()) == {DEMO_OPENING_STOCK}
+    assert Listing.objects.count() >= len(variants)
     addresses = [c.config["base_url"] for c in connections if "base_url" in c.config]
     assert len(addresses) >= len(connections) // 2
     assert all(address.startswith("http://testserver/sandbox/") for address in addresses), addresses
