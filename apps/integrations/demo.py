@@ -71,15 +71,17 @@ def _in_process_session(root: str):
 def _in_process(session):
     """Serve the sandbox from this process while seeding: Amazon's httpx calls and the sandbox's deliveries."""
     import httpx
-    from django.core.handlers.wsgi import WSGIHandler
     from django.core.signals import request_finished, request_started
     from django.db import close_old_connections
 
     from apps.integrations.connectors import amazon
     from apps.sandbox import http as sandbox_http
+    from apps.sandbox.transport import sandbox_wsgi_app
 
     original, original_deliver = amazon.new_transport, sandbox_http.deliver_webhook
-    amazon.new_transport = lambda: httpx.WSGITransport(app=WSGIHandler())
+    # The sandbox's in-process app keeps this process's database connection open around each request, whichever
+    # of the two transports (requests for most platforms, httpx for Amazon) makes it.
+    amazon.new_transport = lambda: httpx.WSGITransport(app=sandbox_wsgi_app())
     # Deliveries the sandbox sends while seeding (WooCommerce's creation ping) reach the app in-process too.
     sandbox_http.deliver_webhook = lambda url, body, headers: session.post(url, data=body, headers=headers).status_code
     # The seeding transaction's connection must survive the in-process requests (see sandbox.transport).
