@@ -193,6 +193,10 @@ def connection_upsert(*, shg: SHG, platform: str, external_account_id: str, cred
         existing.display_name = display_name[:200]
     existing.save(update_fields=["credentials", "config", "status", "last_error", "consecutive_failures",
                                  "next_sync_at", "display_name", "updated_at"])
+    if status == Connection.Status.ACTIVE:
+        from apps.ops.services import breaker_reset
+
+        breaker_reset(connection_id=existing.pk)
     return existing, False
 
 

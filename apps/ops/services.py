@@ -59,6 +59,15 @@ def _close(health: ConnectionHealth) -> None:
     health.probe_at = None
 
 
+def breaker_reset(*, connection_id: int) -> None:
+    """Credentials the platform has just accepted (a reconnect, checked live) end the pause at once, rather than
+    at the next probe. Call inside the reconnect's transaction."""
+    health = ConnectionHealth.objects.select_for_update().filter(connection_id=connection_id).first()
+    if health is not None and health.breaker != ConnectionHealth.Breaker.CLOSED:
+        _close(health)
+        health.save()
+
+
 def _fail(health: ConnectionHealth, *, now: datetime, error: str, error_type: str, counts: bool = True) -> bool:
     """Record one failure; open (or re-open) the breaker when due. Returns True when it opened now."""
     health.last_failure_at = now

@@ -165,6 +165,20 @@ def test_breaker_opens_after_threshold_and_admits_nothing_until_probed(tenant, s
     assert breaker_admit([connection.pk]) == [connection.pk]
 
 
+def test_a_reconnect_the_platform_accepted_closes_an_open_breaker(tenant, settings):
+    from apps.integrations.services import connection_upsert
+
+    settings.OPS_BREAKER_THRESHOLD = 1
+    connection = make_connection(tenant["shg"])
+    assert _run(connection, SyncRun.Status.FAILED, error_type="TransientError").breaker == "open"
+    connection_upsert(shg=connection.shg, platform=connection.platform,
+                      external_account_id=connection.external_account_id, credentials={"consumer_key": "ck_new"},
+                      config={})
+    health = ConnectionHealth.objects.get(connection=connection)
+    assert health.breaker == "closed" and health.consecutive_failures == 0
+    assert breaker_admit([connection.pk]) == [connection.pk]
+
+
 def test_refused_credentials_do_not_open_the_breaker(tenant, settings):
     settings.OPS_BREAKER_THRESHOLD = 1
     connection = make_connection(tenant["shg"])
