@@ -27,11 +27,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 import requests
-from django.conf import settings
 
+from apps.integrations.connectors.addresses import normalize_shop_url, on_sandbox
 from apps.integrations.connectors.base import (
     AuthKind,
     Capability,
@@ -203,42 +203,15 @@ def classify(response: requests.Response) -> ConnectorError | None:
     return PermanentError(described, raw=raw, status_code=status)
 
 
-def _sandbox_root() -> str:
-    from apps.integrations.services import sandbox_root
-
-    return sandbox_root()
-
-
 def _on_sandbox(url: str) -> bool:
-    if not settings.SANDBOX:
-        return False
-    root = _sandbox_root()
-    return bool(root) and url.startswith(f"{root}/magento/")
+    return on_sandbox(url, "magento")
 
 
 def normalize_store_url(value: Any) -> str:
     """The store's base URL as typed by a coordinator: https (or this Haat's sandbox), no query or credentials;
     a pasted `/rest/...`, `/index.php` or `/admin...` suffix is dropped."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("Enter the store's address, for example https://shop.example.in")
-    text = value.strip()
-    if "://" not in text:
-        text = "https://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("The store address must be a web address such as https://shop.example.in")
-    if parts.username or parts.password:
-        raise ValueError("The store address must not contain a user name or password")
-    if parts.query or parts.fragment:
-        raise ValueError("The store address must not contain '?' or '#': enter the shop's home page address")
-    path = parts.path
-    for marker in ("/rest/", "/rest", "/index.php", "/admin"):
-        if marker in path:
-            path = path.split(marker, 1)[0]
-    normalized = urlunsplit((parts.scheme, parts.netloc.lower(), path.rstrip("/"), "", ""))
-    if parts.scheme != "https" and not _on_sandbox(normalized):
-        raise ValueError("The access token must travel over HTTPS: the store address must start with https://")
-    return normalized
+    return normalize_shop_url(value, slug="magento", pasted_suffixes=("/rest/", "/rest", "/index.php", "/admin"),
+                              https_error="The access token must travel over HTTPS: the store address must start with https://")
 
 
 def normalize_store_code(value: Any) -> str:
