@@ -16,6 +16,7 @@ v1 = [
     path("", include("apps.inventory.api.urls")),
     path("", include("apps.events.api.urls")),
     path("", include("apps.tenders.api.urls")),
+    path("", include("apps.reviews.api.urls")),
 ]
 
 public = {"authentication_classes": [], "permission_classes": []}

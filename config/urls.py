@@ -19,6 +19,7 @@ urlpatterns = [
     path("webhooks/", include("apps.integrations.webhook_urls")),
     path("webhooks/indiamart/", include("apps.tenders.push_urls")),
     path("tenders/", include("apps.tenders.urls")),
+    path("reviews/", include("apps.reviews.urls")),
     path("feeds/", include("apps.integrations.feed_urls")),
     path("channels/amazon/", include("apps.integrations.amazon_urls")),
     path("api/", include("config.api_urls")),

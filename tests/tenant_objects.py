@@ -71,6 +71,13 @@ def _optional_objects(shg, connection) -> dict:
     if _has_model("integrations", "SyncRun"):
         SyncRun = apps.get_model("integrations", "SyncRun")
         built["syncrun"] = SyncRun.objects.create(connection=connection, stream="orders")
+    if _has_model("reviews", "Review"):
+        from apps.reviews.models import Review
+
+        built["review"] = Review.objects.create(
+            shg=shg, connection=connection, external_id="TENANT-A-REVIEW-991", variant=built.get("variant"), rating=1,
+            sku="TENANT-A-SKU-1", product_title="Tenant A Secret Pickle", body="Tenant A secret review text",
+            reviewer="Tenant A Secret Reviewer", published_at=timezone.now())
     return built
 
 
@@ -142,6 +149,7 @@ SEGMENT_OBJECTS = {
     "quotes": "quote",
     "documents": "sellerdocument",
     "notifications": "notification",
+    "reviews": "review",
 }
 
 
@@ -188,4 +196,6 @@ def markers(objects: dict) -> list[str]:
         found.append(objects["variant"].sku)
     if "tender" in objects:
         found.extend([objects["tender"].bid_number, objects["inquiry"].buyer_name])
+    if "review" in objects:
+        found.extend([objects["review"].body, objects["review"].reviewer])
     return found

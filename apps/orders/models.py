@@ -133,3 +133,36 @@ class Fulfilment(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.carrier} {self.tracking_number}"
+
+
+class DailyOrderTotal(models.Model):
+    """Orders and revenue of one connection in one currency on one local day (the project's time zone).
+
+    A rollup the overview reads instead of aggregating every order of the last 30 days on each request. It is
+    derived data: `services.daily_totals_refresh` recomputes the days an order upsert touched from the orders
+    themselves, so a missed write heals on the next change of that day, and `manage.py rebuild_daily_totals`
+    rebuilds it all. Counting rules as the overview's: an order counts unless cancelled; revenue leaves out
+    cancelled and returned orders; `to_ship` counts merchant-fulfilled orders not yet shipped, whatever their age.
+    """
+
+    connection = models.ForeignKey("integrations.Connection", on_delete=models.CASCADE, related_name="+")
+    shg = models.ForeignKey("accounts.SHG", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    currency = models.CharField(max_length=3)
+    orders = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    # Of those orders, the ones the SHG still has to ship (merchant-fulfilled, unshipped).
+    to_ship = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "day", "currency"], name="uniq_daily_total"),
+        ]
+        indexes = [
+            models.Index(fields=["shg", "day"], name="daily_total_shg_day_idx"),
+            # "Orders to ship" sums to_ship over every day: a range of this index per SHG skips the shipped days.
+            models.Index(fields=["shg", "to_ship"], name="daily_total_to_ship_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.connection_id} {self.currency}: {self.orders} / {self.revenue}"

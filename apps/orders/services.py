@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,7 +22,8 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import Case, Count, F, IntegerField, Max, Min, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from apps.catalog.models import Variant
@@ -29,7 +31,7 @@ from apps.catalog.selectors import variant_ids_by_sku
 from apps.core.bulk import BulkWriter
 from apps.events.services import EventDraft, publish, publish_many
 from apps.integrations.connectors.base import Capability, FulfilmentChannel, OrderData, OrderStatus
-from apps.orders.models import Fulfilment, Order, OrderLine
+from apps.orders.models import DailyOrderTotal, Fulfilment, Order, OrderLine
 
 logger = logging.getLogger(__name__)
 
@@ -225,8 +227,9 @@ def _aware(value: datetime | str | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _stored_orders(connection_id: int, external_ids: list[str]) -> dict[str, tuple[int, str, str, datetime | None]]:
-    """external id -> (id, content hash, status, remote updated_at) of the stored orders among these.
+def _stored_orders(connection_id: int, external_ids: list[str],
+                   ) -> dict[str, tuple[int, str, str, datetime | None, datetime]]:
+    """external id -> (id, content hash, status, remote updated_at, placed_at) of the stored orders among these.
 
     Plain SQL on purpose: this runs for every page of every sync, and the ORM's per-value preparation of a
     large IN list costs more than the query itself.
@@ -238,12 +241,13 @@ def _stored_orders(connection_id: int, external_ids: list[str]) -> dict[str, tup
         matching, params = "= ANY(%s)", [connection_id, list(external_ids)]  # one array parameter
     else:
         matching, params = f"IN ({', '.join(['%s'] * len(external_ids))})", [connection_id, *external_ids]
-    sql = (f"SELECT {qn('id')}, {qn('external_id')}, {qn('content_hash')}, {qn('status')}, {qn('remote_updated_at')} "  # noqa: S608
+    sql = (f"SELECT {qn('id')}, {qn('external_id')}, {qn('content_hash')}, {qn('status')}, {qn('remote_updated_at')}, "  # noqa: S608
+           f"{qn('placed_at')} "
            f"FROM {qn(Order._meta.db_table)} WHERE {qn('connection_id')} = %s AND {qn('external_id')} {matching}")
     with db_connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {external_id: (pk, content_hash, status, _aware(updated))
-                for pk, external_id, content_hash, status, updated in cursor.fetchall()}
+        return {external_id: (pk, content_hash, status, _aware(updated), _aware(placed))
+                for pk, external_id, content_hash, status, updated, placed in cursor.fetchall()}
 
 
 @transaction.atomic
@@ -260,6 +264,8 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
     existing = _stored_orders(connection.pk, [item.external_id for item in items])
     to_create: list[_Order] = []
     to_update: list[tuple[int, str, _Order]] = []
+    # The local days whose totals this page changes: a moved order changes its old day too.
+    touched_days: set[date] = set()
     for item in items:
         stored = existing.get(item.external_id)
         if stored is None:
@@ -273,6 +279,7 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
             result.order_ids.append(stored[0])
         else:
             to_update.append((stored[0], stored[2], item))
+            touched_days.update((local_day(stored[4]), local_day(item.placed_at)))
     if not to_create and not to_update:
         return result
 
@@ -330,7 +337,118 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
     written = [new_ids[item.external_id] for item in to_create if any(ln.sku in variants for ln in item.lines)]
     written += [pk for pk, _old, _item in to_update]
     stock_sync_orders(order_ids=written, origin_connection_id=connection.pk)
+    touched_days.update(local_day(item.placed_at) for item in to_create)
+    daily_totals_refresh(connection_id=connection.pk, days=touched_days)
     return result
+
+
+# --- daily totals (the overview's rollup) -------------------------------------------------------------------
+
+DAILY_TOTALS_SPAN = 31  # days aggregated per query: SQLite buckets them with one CASE branch per day
+# Namespace of the PostgreSQL advisory locks that serialise refreshes of one connection's daily totals.
+DAILY_TOTALS_LOCK = 0x4861  # "Ha"
+
+
+def local_day(moment: datetime) -> date:
+    """The calendar day of an instant in the project's time zone (what the overview calls a day)."""
+    return timezone.localtime(moment, timezone.get_default_timezone()).date()
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
+
+
+def _spans(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days grouped into (first, last) ranges no wider than DAILY_TOTALS_SPAN days."""
+    spans: list[tuple[date, date]] = []
+    for day in days:
+        if spans and (day - spans[-1][0]).days < DAILY_TOTALS_SPAN:
+            spans[-1] = (spans[-1][0], day)
+        else:
+            spans.append((day, day))
+    return spans
+
+
+def _daily_aggregates(orders, first: date, last: date) -> list[dict[str, Any]]:
+    """Orders (not cancelled), revenue (neither cancelled nor returned) and orders to ship per connection,
+    currency and local day, for the days first..last (at most DAILY_TOTALS_SPAN of them), in one grouped query.
+
+    PostgreSQL truncates to the local date natively; on SQLite, TruncDate with a time zone is a Python function
+    per row, so days are found by comparing with their start instants (exact across DST changes too)."""
+    counted = orders.filter(placed_at__gte=_day_start(first), placed_at__lt=_day_start(last + timedelta(days=1)))
+    counted = counted.exclude(status=Order.Status.CANCELLED)
+    measures = {"n": Count("id"), "revenue": Sum("total", filter=~Q(status=Order.Status.RETURNED)),
+                "to_ship": Count("id", filter=Q(status=Order.Status.UNSHIPPED,
+                                                fulfilment_channel=Order.Channel.MERCHANT))}
+    keys = ("connection_id", "shg_id", "currency")
+    if db_connection.vendor == "postgresql":
+        day = TruncDate("placed_at", tzinfo=timezone.get_default_timezone())
+        return list(counted.annotate(day=day).values("day", *keys).annotate(**measures).order_by())
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    bucket = Case(*[When(placed_at__gte=_day_start(day), then=Value(n)) for n, day in reversed(list(enumerate(days)))],
+                  default=Value(-1), output_field=IntegerField())
+    rows = counted.annotate(bucket=bucket).values("bucket", *keys).annotate(**measures).order_by()
+    return [{**row, "day": days[row["bucket"]]} for row in rows]
+
+
+def _lock_daily_totals(connection_ids: Iterable[int]) -> None:
+    """Serialise refreshes of the same connection's totals until the transaction ends (PostgreSQL).
+
+    Two pages of one connection written at once (a webhook during a sync) would each count its own new orders
+    but not the other's uncommitted ones; the later refresh, waiting here, reads both. SQLite has one writer."""
+    if db_connection.vendor != "postgresql":
+        return
+    with db_connection.cursor() as cursor:
+        for connection_id in sorted(set(connection_ids)):  # one order everywhere: no deadlock between rebuilds
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [DAILY_TOTALS_LOCK, connection_id])
+
+
+def _write_daily_totals(rows: list[dict[str, Any]]) -> int:
+    DailyOrderTotal.objects.bulk_create([
+        DailyOrderTotal(connection_id=row["connection_id"], shg_id=row["shg_id"], day=row["day"],
+                        currency=row["currency"], orders=row["n"], revenue=row["revenue"] or Decimal("0"),
+                        to_ship=row["to_ship"])
+        for row in rows
+    ], batch_size=1000)
+    return len(rows)
+
+
+@transaction.atomic
+def daily_totals_refresh(*, connection_id: int, days: Iterable[date]) -> None:
+    """Recompute one connection's daily totals for these local days from its orders (a few queries per span)."""
+    ordered = sorted(set(days))
+    if not ordered:
+        return
+    _lock_daily_totals([connection_id])
+    for first, last in _spans(ordered):
+        rows = _daily_aggregates(Order.objects.filter(connection_id=connection_id), first, last)
+        DailyOrderTotal.objects.filter(connection_id=connection_id, day__range=(first, last)).delete()
+        _write_daily_totals(rows)
+
+
+@transaction.atomic
+def daily_totals_rebuild(*, connection_ids: Iterable[int] | None = None) -> int:
+    """Recompute the daily totals of these connections (all when None) from every order; returns rows written.
+
+    For orders written around `upsert_orders` (bulk imports, benchmarks, tests) and after TIME_ZONE changes."""
+    orders = Order.objects.all()
+    totals = DailyOrderTotal.objects.all()
+    if connection_ids is not None:
+        connection_ids = list(connection_ids)
+        orders, totals = orders.filter(connection_id__in=connection_ids), totals.filter(connection_id__in=connection_ids)
+    _lock_daily_totals(connection_ids if connection_ids is not None
+                       else orders.values_list("connection_id", flat=True).distinct().order_by())
+    totals.delete()
+    bounds = orders.aggregate(first=Min("placed_at"), last=Max("placed_at"))
+    if bounds["first"] is None:
+        return 0
+    first, last = local_day(bounds["first"]), local_day(bounds["last"])
+    written = 0
+    while first <= last:
+        span_last = min(last, first + timedelta(days=DAILY_TOTALS_SPAN - 1))
+        written += _write_daily_totals(_daily_aggregates(orders, first, span_last))
+        first = span_last + timedelta(days=1)
+    return written
 
 
 def _replace_lines(to_update: list[tuple[int, str, _Order]], variants: dict[str, int]) -> None:

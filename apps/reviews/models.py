@@ -27,7 +27,11 @@ class Review(models.Model):
             models.UniqueConstraint(fields=["connection", "external_id"], name="uniq_review_per_connection"),
             models.CheckConstraint(condition=models.Q(rating__gte=1, rating__lte=5), name="review_rating_1_to_5"),
         ]
-        indexes = [models.Index(fields=["shg", "-published_at"])]
+        indexes = [
+            models.Index(fields=["shg", "-published_at"]),
+            # Partners poll with received_since (apps/reviews/api/filters.py): an index range per SHG, not a scan.
+            models.Index(fields=["shg", "received_at"], name="review_shg_received_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.rating}★ {self.product_title or self.sku} ({self.external_id})"

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import SHG, Membership
+from apps.core.templatetags.money import format_money
 from apps.events.services import publish
 from apps.events.types import EventType
 from apps.integrations.connectors.errors import ConnectorError, RateLimited
@@ -672,47 +673,46 @@ def quote_from_token(token: str) -> Quote | None:
     return quote
 
 
-def _latin(text: Any) -> str:
-    """fpdf2's core fonts are Latin-1: other characters are replaced rather than breaking the PDF."""
-    return str(text or "").replace("₹", "Rs. ").encode("latin-1", "replace").decode("latin-1")
-
-
 def quote_pdf(quote: Quote) -> bytes:
-    from fpdf import FPDF
+    """The quotation as a one-page A4 PDF, in the seller's and buyer's own script (Latin and Devanagari)."""
+    from apps.tenders.pdf import FAMILY, quote_document
 
     inquiry, profile = quote.inquiry, SellerProfile.objects.filter(shg=quote.shg).first()
-    pdf = FPDF(format="A4")
+    pdf = quote_document()
     pdf.add_page()
-    pdf.set_font("helvetica", "B", 16)
-    pdf.cell(0, 10, _latin(f"Quotation - {profile.legal_name if profile else quote.shg.name}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("helvetica", size=10)
+    pdf.set_font(FAMILY, "B", 16)
+    pdf.cell(0, 10, f"Quotation - {profile.legal_name if profile else quote.shg.name}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FAMILY, size=10)
     seller = [profile.address if profile else "", f"GSTIN {profile.gstin}" if profile and profile.gstin else "",
               f"PAN {profile.pan}" if profile else ""]
     for line in seller:
         if line:
-            pdf.multi_cell(0, 5, _latin(line), new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    pdf.set_font("helvetica", "B", 11)
-    pdf.cell(0, 7, _latin(f"To: {inquiry.buyer_name}{', ' + inquiry.company if inquiry.company else ''}"),
+    pdf.set_font(FAMILY, "B", 11)
+    pdf.cell(0, 7, f"To: {inquiry.buyer_name}{', ' + inquiry.company if inquiry.company else ''}",
              new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("helvetica", size=10)
-    pdf.cell(0, 6, _latin(f"Your IndiaMART inquiry {inquiry.unique_query_id}: {inquiry.product_name}"),
+    pdf.set_font(FAMILY, size=10)
+    pdf.cell(0, 6, f"Your IndiaMART inquiry {inquiry.unique_query_id}: {inquiry.product_name}",
              new_x="LMARGIN", new_y="NEXT")
-    pdf.cell(0, 6, _latin(f"Date: {timezone.localtime(quote.created_at):%d %b %Y}   Quote no. Q-{quote.pk}"),
+    pdf.cell(0, 6, f"Date: {timezone.localtime(quote.created_at):%d %b %Y}   Quote no. Q-{quote.pk}",
              new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     rows = [("Product", inquiry.product_name), ("Quantity", str(quote.quantity)),
-            ("Unit price", f"Rs. {quote.unit_price}"), ("Total", f"Rs. {quote.total}"),
+            ("Unit price", format_money(quote.unit_price, "INR")), ("Total", format_money(quote.total, "INR")),
             ("Delivery", f"within {quote.delivery_days} days"), ("Payment terms", quote.payment_terms),
             ("Valid for", f"{quote.validity_days} days")]
     for label, value in rows:
-        pdf.set_font("helvetica", "B", 10)
-        pdf.cell(45, 7, _latin(label), border=1)
-        pdf.set_font("helvetica", size=10)
-        pdf.cell(0, 7, _latin(value), border=1, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(FAMILY, "B", 10)
+        pdf.cell(45, 7, label, border=1)
+        pdf.set_font(FAMILY, size=10)
+        pdf.cell(0, 7, value, border=1, new_x="LMARGIN", new_y="NEXT")
     if quote.message:
         pdf.ln(4)
-        pdf.multi_cell(0, 5, _latin(quote.message), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, quote.message, new_x="LMARGIN", new_y="NEXT")
+    if pdf.uncovered:
+        logger.warning("Quote %s: characters outside Latin and Devanagari, which the PDF fonts cover, are left out "
+                       "of its PDF: %s", quote.pk, "".join(sorted(pdf.uncovered)))
     return bytes(pdf.output())
 
 

@@ -49,6 +49,7 @@ def _object_for(route: str, objects: dict):
         "oversold-lines": objects["oversold"],
         "tenders": objects.get("tender"), "bids": objects.get("bid"), "inquiries": objects.get("inquiry"),
         "quotes": objects.get("quote"), "seller-profiles": objects.get("sellerprofile"),
+        "reviews": objects.get("review"),
     }.get(segment)
 
 

@@ -1,5 +1,6 @@
 """The overview's numbers against orders whose totals and times are known to the paisa and the minute."""
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,8 +9,11 @@ from django.utils import timezone
 
 from apps.dashboard import selectors
 from apps.dashboard.tests.helpers import add, at, order
+from apps.integrations.connectors.base import OrderStatus
 from apps.integrations.models import Connection
+from apps.integrations.tests.sync_fakes import make_order
 from apps.orders.models import Fulfilment, Order
+from apps.orders.services import upsert_orders
 from tests.factories import make_connection, make_org, make_shg, make_user
 
 pytestmark = pytest.mark.django_db
@@ -157,3 +161,16 @@ def test_oversold_lines_need_action(tenant):
     by_name = {row.name: row for row in data.shgs}
     assert (by_name["Sakhi"].oversold_lines, by_name["Sakhi"].oversold_units) == (1, 2)
     assert by_name["Jyoti"].needs_action == 1 + 1  # one order to ship, one oversold line
+
+
+def test_orders_a_sync_stores_reach_the_overview_without_a_rebuild(tenant):
+    """The overview reads the daily totals upsert_orders keeps: a new order and a later cancellation show at once."""
+    user, _sakhi, _jyoti, shop, _woo, _jyoti_shop = tenant
+    placed = at(20, 10)
+    upsert_orders(connection=shop, orders=[make_order("S-1", placed_at=placed, updated_at=placed, total="80.00")])
+    assert selectors.overview_for(user, now=NOW).total.today.revenue == {"INR": Decimal("80.00")}
+    cancelled = replace(make_order("S-1", placed_at=placed, updated_at=placed + timedelta(hours=1), total="80.00"),
+                        status=OrderStatus.CANCELLED)
+    upsert_orders(connection=shop, orders=[cancelled])
+    today = selectors.overview_for(user, now=NOW).total.today
+    assert (today.orders, today.revenue) == (0, {})
