@@ -22,7 +22,7 @@ from apps.integrations.http import HttpClient
 
 # (SHG index in seed order, platform, sandbox account id, store name)
 DEMO_CHANNELS = [
-    (0, "amazon", "A2HAATSAKHIPUNE", "Sakhi Crafts (Amazon.in)"),
+    (0, "amazon", "A2HAATSAKHIPUNE", "Sakhi Crafts (Amazon.in + Amazon.com)"),
     (0, "woocommerce", "sakhi-crafts", "Sakhi Crafts web store"),
     (1, "flipkart", "jeevika-didi", "Jeevika Didi (Flipkart)"),
     (1, "shopify", "jeevika-didi-store", "Jeevika Didi Store"),
@@ -38,6 +38,11 @@ DEMO_CHANNELS = [
     (0, "gem", "bidplus", "GeM open bids"),
     (0, "indiamart", "sakhi-crafts-indiamart", "Sakhi Crafts (IndiaMART)"),
 ]
+# The demo Amazon seller's accounts in other SP-API regions, on the same connection (selling partner id, store name,
+# marketplace): Amazon.in is in the EU region, Amazon.com in NA, each authorised separately.
+DEMO_AMAZON_REGIONS = {
+    "A2HAATSAKHIPUNE": [("A2HAATSAKHIUSA", "Sakhi Crafts (Amazon.com)", "ATVPDKIKX0DER")],
+}
 # Sandbox accounts left unconnected, for trying each platform's real connect flow from the dashboard.
 SPARE_ACCOUNTS = [
     ("amazon", "A2HAATSPARE01", "Spare Amazon seller"),
@@ -150,8 +155,11 @@ def _seed_channels(shgs, user, root, session, lines) -> None:
     for index, platform, account_id, name in DEMO_CHANNELS:
         module = import_module(f"apps.sandbox.platforms.{platform}")
         account = module.create_demo_account(account_id, name)
-        config = module.connection_config(account, root)
-        credentials = dict(module.connection_credentials(account))
+        # Amazon: the same seller's accounts in other regions join this one connection.
+        others = [module.create_demo_account(other_id, other_name, marketplace_id=marketplace)
+                  for other_id, other_name, marketplace in DEMO_AMAZON_REGIONS.get(account_id, [])]
+        config = module.connection_config(account, root, *others)
+        credentials = dict(module.connection_credentials(account, *others))
         cls = get_connector_class(platform)
         captured = dict(credentials)
         context = ConnectionContext(connection_id=f"demo-{platform}-{account_id}", credentials=dict(credentials),

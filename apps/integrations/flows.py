@@ -162,12 +162,36 @@ def oauth_complete(*, pending: PendingAuthorization, connector_class: type[Conne
             http=services.interactive_http(connector_class, f"oauth:{connector_class.slug}:{shg.pk}"),
             config=pending.config,
         )
+        if reconnecting is not None and tokens.external_account_id != reconnecting.external_account_id:
+            _refuse_account_of_another_channel(connector_class, shg=shg, reconnecting=reconnecting,
+                                               account_id=tokens.external_account_id)
+        # A platform whose one connection holds several grants (Amazon: one per region) adds this grant to the
+        # connection it belongs to, so reconnecting or adding one grant never drops the others.
+        existing = reconnecting or Connection.objects.filter(
+            shg=shg, platform=connector_class.slug, external_account_id=tokens.external_account_id).first()
+        if existing is not None:
+            tokens = connector_class.merge_grant(tokens=tokens, credentials=dict(existing.credentials or {}),
+                                                 config=dict(existing.config or {}),
+                                                 external_account_id=existing.external_account_id)
     except (RateLimited, TransientError) as exc:
         raise PlatformUnavailable(services.safe_error_message(exc)) from exc
     except (ConnectorError, ValueError) as exc:
         raise services.ConnectFailed(services.safe_error_message(exc)) from exc
     return services.connection_connect_oauth(shg=shg, platform=connector_class.slug, tokens=tokens,
                                              config=pending.config, created_by=user, reconnecting=reconnecting)
+
+
+def _refuse_account_of_another_channel(connector_class: type[Connector], *, shg: SHG, reconnecting: Connection,
+                                       account_id: str) -> None:
+    """An authorisation added to one channel (Amazon: another region) of an account that is already its own
+    channel of this SHG would have the same orders read twice: refused until that channel is disconnected."""
+    clash = (Connection.objects.filter(shg=shg, platform=connector_class.slug, external_account_id=account_id)
+             .exclude(pk=reconnecting.pk).exclude(status=Connection.Status.DISABLED).first())
+    if clash is not None:
+        raise services.ConnectFailed(
+            _("This %(platform)s account is already connected to this SHG as “%(channel)s”. Disconnect that channel "
+              "first, then try again, so its orders are not read twice.")
+            % {"platform": connector_class.name, "channel": clash.display_name})
 
 
 def reconnect_params(connector_class: type[Connector], connection: Connection) -> dict[str, str]:

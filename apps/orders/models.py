@@ -28,7 +28,9 @@ class Order(TimestampedModel):
         MARKETPLACE = FulfilmentChannel.MARKETPLACE.value, "Marketplace (e.g. Amazon FBA)"
 
     # PROTECT: an order is a business record; a channel is disconnected (disabled), not deleted with its orders.
-    connection = models.ForeignKey("integrations.Connection", on_delete=models.PROTECT, related_name="orders")
+    # No index of its own: (connection, external_id) and (connection, placed_at) below both lead with it.
+    connection = models.ForeignKey("integrations.Connection", on_delete=models.PROTECT, related_name="orders",
+                                   db_index=False)
     # The connection's SHG, repeated so tenancy scoping and the SHG filter need no join.
     shg = models.ForeignKey("accounts.SHG", on_delete=models.CASCADE, related_name="orders")
     external_id = models.CharField(max_length=255, help_text="The platform's order id.")
@@ -57,6 +59,8 @@ class Order(TimestampedModel):
             models.Index(fields=["shg", "status", "-placed_at"], name="order_shg_status_idx"),
             # The overview's oldest orders to ship: walked oldest first, stops after ten, for any set of SHGs.
             models.Index(fields=["status", "placed_at"], name="order_status_placed_idx"),
+            # One channel's orders by time: its daily totals' refresh (a day's orders) and the list's channel filter.
+            models.Index(fields=["connection", "placed_at"], name="order_connection_placed_idx"),
         ]
 
     def __str__(self) -> str:

@@ -7,22 +7,18 @@ arrive, and each one reads an index range whatever its depth.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
-from datetime import datetime
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet
 
 from apps.accounts.selectors import Principal, scope_by_shg
+from apps.core import keyset
+from apps.core.keyset import BadCursor  # noqa: F401  (the views catch it from here)
 from apps.reviews.models import Review
 
 PAGE_SIZE = 50
 # Ratings at or below this many stars are shown as needing attention (a buyer unhappy enough to say so).
 LOW_RATING_MAX = 2
-
-
-class BadCursor(ValueError):
-    pass
 
 
 @dataclass
@@ -54,30 +50,7 @@ def is_low(rating: int) -> bool:
     return rating <= LOW_RATING_MAX
 
 
-def encode_cursor(review: Review) -> str:
-    raw = f"{review.published_at.isoformat()}|{review.pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, pk = raw.partition("|")
-        published_at = datetime.fromisoformat(stamp)
-        if published_at.tzinfo is None:
-            raise ValueError
-        return published_at, int(pk)
-    except (ValueError, UnicodeDecodeError):
-        raise BadCursor("This page link is not valid.") from None
-
-
 def review_page(queryset: QuerySet[Review], *, cursor: str | None, size: int = PAGE_SIZE) -> ReviewPage:
     """One page of a (-published_at, -id) ordered queryset after `cursor`; raises BadCursor."""
-    if cursor:
-        published_at, pk = decode_cursor(cursor)
-        # The redundant `published_at <= x` gives the planner an index range; the OR alone makes it scan.
-        queryset = queryset.filter(Q(published_at__lt=published_at) | Q(published_at=published_at, id__lt=pk),
-                                   published_at__lte=published_at)
-    rows = list(queryset[: size + 1])
-    next_cursor = encode_cursor(rows[size - 1]) if len(rows) > size else None
-    return ReviewPage(reviews=rows[:size], next_cursor=next_cursor)
+    rows, next_cursor = keyset.keyset_page(queryset, field="published_at", cursor=cursor, size=size)
+    return ReviewPage(reviews=rows, next_cursor=next_cursor)

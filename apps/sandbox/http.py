@@ -1,8 +1,9 @@
 """Shared pieces of the sandbox's HTTP face: fault injection around each platform view, JSON answers,
-and signed webhook deliveries to the app.
+the method-auth-call wrapper of platform API views, the demo's "a buyer just bought" request, and signed
+webhook deliveries to the app.
 
-Each platform module (platforms/<slug>.py) supplies its own error and rate-limit answers, so faults
-look exactly like the real platform's.
+Each platform module (platforms/<slug>.py) supplies its own error, auth and rate-limit answers, so faults
+and refusals look exactly like the real platform's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.sandbox.faults import FaultRoll, Faults, current_faults, truncate_body
+from apps.sandbox.models import SandboxAccount
 
 FORCED_FAULTS_KEY = "haat:sandbox:forced-faults"
 
@@ -133,6 +135,72 @@ def sandbox_endpoint(*, server_error: ErrorRenderer, rate_limited: Callable[[], 
         return wrapper
 
     return decorator
+
+
+def platform_api(*, endpoint: Callable, wrong_method: Callable[[HttpRequest], HttpResponse],
+                 authenticate: Callable[[HttpRequest, dict], SandboxAccount | HttpResponse],
+                 handled: type[Exception], render_error: Callable[[HttpRequest, Any], HttpResponse]):
+    """The decorator factory of one platform's authenticated API views: `@api("GET", "POST")` on a view
+    `view(request, account, *args, **kwargs)`.
+
+    In this order, as the platforms answer: fault injection (`endpoint`), the method check, the platform's own
+    credential check (`authenticate` gets the URL kwargs, returns the account or the refusal to answer),
+    then the view, whose `handled` exceptions become the platform's error shape through `render_error`.
+    """
+
+    def for_methods(*methods: str):
+        def decorator(view: Callable[..., HttpResponse]):
+            @endpoint
+            @wraps(view)
+            def wrapper(request: HttpRequest, *args, **kwargs):
+                if request.method not in methods:
+                    return wrong_method(request)
+                account = authenticate(request, kwargs)
+                if isinstance(account, HttpResponse):
+                    return account
+                try:
+                    return view(request, account, *args, **kwargs)
+                except handled as exc:
+                    return render_error(request, exc)
+
+            return wrapper
+
+        return decorator
+
+    return for_methods
+
+
+class DemoOrderRefused(Exception):
+    """A demo-order request the sandbox cannot serve; the view answers `status` in its platform's error shape."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def read_demo_order(request: HttpRequest, *, platform: str, not_found: str,
+                    account_required: str = "account_id is required",
+                    whole_quantities: bool = False) -> tuple[SandboxAccount, list[tuple[str, int]] | None]:
+    """The demo's "a buyer just bought" body, {"account_id", "skus": [{"sku", "quantity"}]?}: the account and the
+    (sku, quantity) pairs, None for "the platform picks". Raises DemoOrderRefused (400 or 404).
+
+    Quantities are left to each platform's create_order unless `whole_quantities` asks for the check here.
+    """
+    body = read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("account_id"), str):
+        raise DemoOrderRefused(400, account_required)
+    account = SandboxAccount._default_manager.filter(platform=platform, account_id=body["account_id"]).first()
+    if account is None:
+        raise DemoOrderRefused(404, not_found)
+    if body.get("skus") is None:
+        return account, None
+    rows = body["skus"]
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise DemoOrderRefused(400, "skus must be a list of {sku, quantity}")
+    skus = [(str(row.get("sku", "")), row.get("quantity", 1)) for row in rows]
+    if whole_quantities and not all(isinstance(q, int) and not isinstance(q, bool) and q > 0 for _sku, q in skus):
+        raise DemoOrderRefused(400, "quantities must be whole numbers of at least 1")
+    return account, skus
 
 
 def deliver_webhook(url: str, body: bytes, headers: dict[str, str]) -> int | None:

@@ -201,3 +201,10 @@ def test_done_when_partner_adjusts_stock_and_receives_the_signed_event(api, part
     assert not verify_signature(secret="whsec_wrong", timestamp=request.headers["X-Haat-Timestamp"], body=request.body,
                                 signature=request.headers["X-Haat-Signature"])
     assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.DELIVERED
+
+
+def test_import_listings_of_a_connection_with_an_unusable_stored_address_is_a_409_not_a_500(api, partner):
+    connection = make_connection(partner["shg"], platform="woocommerce", config={})  # no store_url kept
+    response = api.post(f"/api/v1/connections/{connection.pk}/import-listings/")
+    body = assert_error(response, 409)
+    assert "stored address is not usable" in body["detail"] and "connect it again" in body["detail"]

@@ -1,9 +1,17 @@
 """Amazon Selling Partner API: orders (Orders API 2026-01-01), listings, stock, prices, shipments, FBA stock.
 
-The SP-API calls are made by python-amazon-sp-api (`sp_api`): it builds each request and parses each
-answer. Three things are redirected when a client is built (`_api`):
+One connection may span several SP-API regions (NA, EU with India, FE). Amazon makes a seller authorise an
+app separately in each region's Seller Central, and each authorisation has its own refresh token, access
+token and selling partner id, valid only against that region's endpoint. So the credentials keep one token
+set per region (`{"regions": {"eu": {...}, "na": {...}}}`; the flat shape of connections made before is
+read as the home region's and rewritten in the new shape at the first refresh), the config keeps each
+region's selling partner id (`selling_partner_ids`; `external_account_id` stays the home region's), and
+every call goes to the region of the marketplace it concerns, with that region's token.
 
-- its endpoint is this connection's `base_url` (the regional host, or the sandbox in demo and tests);
+The SP-API calls are made by python-amazon-sp-api (`sp_api`): it builds each request and parses each
+answer. Three things are redirected when a client is built (`_api`, one client per API and region):
+
+- its endpoint is the region's host (or the region's path under the sandbox in demo and tests);
 - its httpx client is ours, over `PolicyTransport`, which puts every request through Haat's HttpClient
   policy (token bucket per operation, retries with backoff honouring x-amzn-RateLimit-Limit, request
   counts) and turns Amazon's error bodies into typed connector errors;
@@ -12,8 +20,8 @@ answer. Three things are redirected when a client is built (`_api`):
 Login with Amazon (code exchange, refresh) is done here over the same transport, not by the library's
 AccessTokenClient: that client caches tokens in a process-wide dict for a fixed 3200 s keyed by refresh
 token, ignores `expires_in`, cannot send the `redirect_uri` the authorization_code grant needs, and
-reports every LWA failure as one exception type. Haat keeps each connection's access token and expiry
-in its encrypted credentials, refreshes a minute before expiry, and tells a revoked grant (AuthError,
+reports every LWA failure as one exception type. Haat keeps each region's access token and expiry
+in the connection's encrypted credentials, refreshes a minute before expiry, and tells a revoked grant (AuthError,
 needs re-authorisation) from refused app credentials (PermanentError: the LWA client secret, which Amazon
 makes developers rotate, needs updating).
 
@@ -83,6 +91,8 @@ REGION_ENDPOINTS = {
     "eu": "https://sellingpartnerapi-eu.amazon.com",
     "fe": "https://sellingpartnerapi-fe.amazon.com",
 }
+REGION_NAMES = {"na": "North America", "eu": "Europe and India", "fe": "Far East"}
+TOKEN_KEYS = ("refresh_token", "access_token", "access_token_expires_at")
 USER_AGENT = "Haat/1.0 (Language=Python; python-amazon-sp-api)"
 # Refresh the access token this long before Amazon's expiry, so a call never starts with a dying token.
 REFRESH_MARGIN = timedelta(seconds=60)
@@ -310,7 +320,7 @@ def _decode_cursor(cursor: str) -> dict[str, str]:
         data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError):
         raise PermanentError("The order cursor is not one this connector issued", raw=cursor) from None
-    if not isinstance(data, dict) or not data.get("token") or not data.get("after"):
+    if not isinstance(data, dict) or not data.get("after") or not (data.get("token") or data.get("region")):
         raise PermanentError("The order cursor is not one this connector issued", raw=cursor)
     return data
 
@@ -351,13 +361,15 @@ T = TypeVar("T")
 
 
 class _HaatAccessToken:
-    """Stands in for sp_api's AccessTokenClient: the library asks it for the access token Haat manages."""
+    """Stands in for sp_api's AccessTokenClient: the library asks it for the access token Haat manages for
+    one region."""
 
-    def __init__(self, connector: AmazonConnector):
+    def __init__(self, connector: AmazonConnector, region: str):
         self.connector = connector
+        self.region = region
 
     def get_auth(self) -> AccessTokenResponse:
-        return AccessTokenResponse(access_token=self.connector.access_token(), token_type="bearer")
+        return AccessTokenResponse(access_token=self.connector.access_token(self.region), token_type="bearer")
 
     def get_grantless_auth(self, scope: str = "") -> AccessTokenResponse:
         raise PermanentError("Haat makes no grantless SP-API calls")
@@ -397,7 +409,8 @@ class AmazonConnector(Connector):
             name="marketplace_id", label="Amazon marketplace", stored_in="config",
             choices=tuple((m.id, m.name) for m in MARKETPLACES.values()),
             help_text="The Amazon site you sell on. You will sign in to its Seller Central to authorise Haat. "
-                      "The region's other marketplaces (e.g. .co.uk and .de next to .in) can be added after connecting.",
+                      "Other marketplaces, of this region or of another one (e.g. .com next to .in), can be added "
+                      "after connecting, from the channel's Amazon marketplaces page.",
         ),
     )
 
@@ -407,8 +420,8 @@ class AmazonConnector(Connector):
         # Rates learned from x-amzn-RateLimit-Limit belong to this client, never to the class-wide table.
         self.http.rate_limits = dict(self.http.rate_limits)
         self._httpx = policy_client(self.http, transport)
-        self._apis: dict[type, Client] = {}
-        self._refresh_attempted = False
+        self._apis: dict[tuple[type, str], Client] = {}
+        self._refreshed: set[str] = set()
 
     def close(self) -> None:
         self._httpx.close()
@@ -417,39 +430,84 @@ class AmazonConnector(Connector):
 
     @classmethod
     def marketplace_ids(cls, config: dict[str, Any]) -> list[str]:
-        """The connection's marketplaces: `marketplace_ids`, else the one chosen at connect, else India."""
+        """The connection's marketplaces, of any region, the home one first: `marketplace_ids`, else the one
+        chosen at connect, else India."""
         ids = config.get("marketplace_ids") or ([config["marketplace_id"]] if config.get("marketplace_id") else [INDIA])
         if isinstance(ids, str):
             ids = [i.strip() for i in ids.split(",") if i.strip()]
         unknown = [i for i in ids if i not in MARKETPLACES]
         if unknown:
             raise PermanentError(f"Unknown or unsupported Amazon marketplace id(s): {', '.join(map(str, unknown))}")
-        if len({MARKETPLACES[i].region for i in ids}) > 1:
-            raise PermanentError("One Amazon connection covers marketplaces of one region (NA, EU or FE); connect the "
-                                 "others separately.")
-        return list(ids)
+        return list(dict.fromkeys(ids))
+
+    @classmethod
+    def home_region(cls, config: dict[str, Any]) -> str:
+        """The region of the first authorisation: its selling partner id is the connection's account id."""
+        region = config.get("home_region")
+        return region if region in REGION_ENDPOINTS else MARKETPLACES[cls.marketplace_ids(config)[0]].region
+
+    @classmethod
+    def regions(cls, config: dict[str, Any]) -> list[str]:
+        """The regions the connection's marketplaces are in, the home region first."""
+        found = [cls.home_region(config)] + [MARKETPLACES[m].region for m in cls.marketplace_ids(config)]
+        return list(dict.fromkeys(found))
+
+    @classmethod
+    def region_marketplace_ids(cls, config: dict[str, Any], region: str) -> list[str]:
+        return [m for m in cls.marketplace_ids(config) if MARKETPLACES[m].region == region]
+
+    @classmethod
+    def region_tokens(cls, credentials: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """One token set per region. The flat shape stored before regions existed is the home region's."""
+        regions = credentials.get("regions")
+        if isinstance(regions, dict):
+            return {r: dict(t) for r, t in regions.items() if r in REGION_ENDPOINTS and isinstance(t, dict)}
+        flat = {k: credentials[k] for k in TOKEN_KEYS if credentials.get(k)}
+        return {cls.home_region(config): flat} if flat else {}
+
+    @classmethod
+    def region_seller_ids(cls, config: dict[str, Any], external_account_id: str = "") -> dict[str, str]:
+        home_seller = external_account_id or str(config.get("selling_partner_id") or "")
+        ids = {r: str(s) for r, s in (config.get("selling_partner_ids") or {}).items() if r in REGION_ENDPOINTS and s}
+        if home_seller:
+            ids[cls.home_region(config)] = home_seller
+        return ids
+
+    @staticmethod
+    def region_label(region: str) -> str:
+        return f"{REGION_NAMES.get(region, region)} ({region.upper()})"
 
     @classmethod
     def default_base_url(cls, context: ConnectionContext) -> str:
-        return REGION_ENDPOINTS[MARKETPLACES[cls.marketplace_ids(context.config)[0]].region]
+        return REGION_ENDPOINTS[cls.home_region(context.config)]
 
     @classmethod
     def token_url(cls, config: dict[str, Any]) -> str:
-        """The LWA token endpoint: Amazon's, or the one next to a sandbox `base_url`."""
+        """The LWA token endpoint (one for every region): Amazon's, or the one at the sandbox `base_url`."""
         if config.get("lwa_token_url"):
             return str(config["lwa_token_url"])
         if config.get("base_url"):
             return str(config["base_url"]).rstrip("/") + "/auth/o2/token"
         return LWA_TOKEN_URL
 
+    def region_endpoint(self, region: str) -> str:
+        """Amazon's host for the region; under a sandbox `base_url`, the region's path there."""
+        if self.base_url in REGION_ENDPOINTS.values():
+            return REGION_ENDPOINTS[region]
+        return f"{self.base_url}/{region}"
+
     @property
     def marketplace(self) -> Marketplace:
-        """The connection's home marketplace (the first chosen): new listings and FBA stock are read there."""
+        """The connection's home marketplace (the first chosen): FBA stock is read there."""
         return MARKETPLACES[self.marketplace_ids(self.context.config)[0]]
 
     @property
     def marketplaces(self) -> list[Marketplace]:
         return [MARKETPLACES[i] for i in self.marketplace_ids(self.context.config)]
+
+    @property
+    def connected_regions(self) -> list[str]:
+        return self.regions(self.context.config)
 
     def _listing_marketplaces(self, refs: dict[str, str]) -> list[Marketplace]:
         """The connection's marketplaces this listing has an offer on (from the products sync), else the home one."""
@@ -458,11 +516,23 @@ class AmazonConnector(Connector):
 
     @property
     def seller_id(self) -> str:
-        seller_id = self.context.external_account_id or self.context.config.get("selling_partner_id", "")
+        """The home region's selling partner id."""
+        return self.seller_id_for(self.home_region(self.context.config))
+
+    def seller_id_for(self, region: str) -> str:
+        seller_id = self.region_seller_ids(self.context.config, self.context.external_account_id).get(region, "")
         if not seller_id:
-            raise PermanentError("This Amazon connection does not know its selling partner id: connect it again.")
+            raise PermanentError(f"This Amazon connection does not know its selling partner id in "
+                                 f"{self.region_label(region)}: authorise that region again.")
         return seller_id
 
+    def _in_region(self, exc: ConnectorError, region: str) -> ConnectorError:
+        """The error, its message naming the region when the connection spans several (which one to re-authorise)."""
+        if len(self.connected_regions) > 1 and getattr(exc, "region", None) is None:
+            exc.message = f"Amazon {self.region_label(region)}: {exc.message}"
+            exc.args = (exc.message,)
+            exc.region = region
+        return exc
 
     # --- Login with Amazon -----------------------------------------------------------------------------------
 
@@ -492,12 +562,18 @@ class AmazonConnector(Connector):
 
     @classmethod
     def authorization_url(cls, *, state: str, redirect_uri: str, params: dict[str, str], config: dict[str, Any]) -> str:
-        """Seller Central's consent page for the chosen marketplace (or the sandbox's), carrying `state`."""
+        """The consent page of the chosen marketplace's Seller Central (or of its region in the sandbox), with `state`.
+
+        The marketplace decides the region the seller authorises: a connection adds a region by asking for
+        consent on a marketplace of that region."""
         if not settings.AMAZON_SP_APP_ID:
             raise PermanentError("AMAZON_SP_APP_ID is not set: Haat has no Amazon application to authorise.")
         chosen = params.get("marketplace_id") or config.get("marketplace_id")
-        marketplace = MARKETPLACES[cls.marketplace_ids({**config, "marketplace_id": chosen} if chosen else config)[0]]
-        root = str(config["base_url"]).rstrip("/") if config.get("base_url") else f"https://{marketplace.seller_central}"
+        marketplace = MARKETPLACES[cls.marketplace_ids({"marketplace_id": chosen} if chosen else config)[0]]
+        if config.get("base_url"):
+            root = f"{str(config['base_url']).rstrip('/')}/{marketplace.region}"
+        else:
+            root = f"https://{marketplace.seller_central}"
         query = {"application_id": settings.AMAZON_SP_APP_ID, "state": state, "redirect_uri": redirect_uri}
         if settings.AMAZON_AUTH_DRAFT_APP:
             query["version"] = "beta"
@@ -518,9 +594,13 @@ class AmazonConnector(Connector):
     @classmethod
     def exchange_code(cls, *, callback_params: dict[str, str], redirect_uri: str, http: HttpClient,
                       config: dict[str, Any]) -> OAuthTokens:
-        """Trade the five-minute, single-use spapi_oauth_code for the seller's refresh token."""
+        """Trade the five-minute, single-use spapi_oauth_code for the seller's refresh token in the consent's region.
+
+        The tokens are those of a connection of that one region; `merge_grant` adds them to an existing one."""
         cls.verify_callback(params=callback_params, config=config)
-        marketplace_ids = cls.marketplace_ids(config)
+        chosen = config.get("marketplace_id")
+        marketplace_ids = cls.marketplace_ids({"marketplace_id": chosen} if chosen else config)[:1]
+        region = MARKETPLACES[marketplace_ids[0]].region
         client_id, client_secret = cls._app_credentials()
         with policy_client(http) as client:
             answer = cls._lwa_post(client, cls.token_url(config), {
@@ -531,73 +611,136 @@ class AmazonConnector(Connector):
             raise PermanentError("Login with Amazon granted no refresh token", raw=json.dumps(sorted(answer)))
         seller = callback_params["selling_partner_id"]
         return OAuthTokens(
-            credentials=cls._token_credentials(answer, answer["refresh_token"]), external_account_id=seller,
-            display_name=f"{MARKETPLACES[marketplace_ids[0]].name} · {seller}",
-            config={"marketplace_ids": marketplace_ids, "selling_partner_id": seller},
+            credentials={"regions": {region: cls._token_credentials(answer, answer["refresh_token"])}},
+            external_account_id=seller, display_name=f"{MARKETPLACES[marketplace_ids[0]].name} · {seller}",
+            config={"marketplace_ids": marketplace_ids, "selling_partner_id": seller,
+                    "selling_partner_ids": {region: seller}, "home_region": region},
         )
 
-    def refresh(self) -> None:
-        """A new access token from the stored refresh token, persisted at once through `save_credentials`."""
-        self._refresh_attempted = True
-        refresh_token = self.context.credentials.get("refresh_token")
-        if not refresh_token:
-            raise AuthError("No Amazon refresh token is stored: authorise Haat again.")
-        client_id, client_secret = self._app_credentials()
-        answer = self._lwa_post(self._httpx, self.token_url(self.context.config), {
-            "grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id,
-            "client_secret": client_secret,
-        })
-        credentials = {**self.context.credentials, **self._token_credentials(answer, refresh_token)}
+    @classmethod
+    def merge_grant(cls, *, tokens: OAuthTokens, credentials: dict[str, Any], config: dict[str, Any],
+                    external_account_id: str) -> OAuthTokens:
+        """A new authorisation of one region added to an existing connection: that region's tokens, selling partner
+        id and marketplace join (or replace) its own, and the other regions stay as they are.
+
+        Called by the OAuth flow before saving, so reconnecting one region never drops the others. Raises
+        PermanentError when the authorisation is of another seller than the one the connection has there.
+        """
+        region = tokens.config["home_region"]
+        seller = tokens.external_account_id
+        home = cls.home_region(config)
+        known = cls.region_seller_ids(config, external_account_id)
+        if known.get(region) and known[region] != seller:
+            raise PermanentError(
+                f"Amazon authorised the seller {seller} in {cls.region_label(region)}, but this connection sells there "
+                f"as {known[region]}. Sign in to Seller Central with the same account.")
+        stored = cls.region_tokens(credentials, config)
+        if home not in stored and region != home:
+            # A disconnected channel (its tokens wiped) comes back through its home region, whose seller it is.
+            raise PermanentError(f"This channel was connected in {cls.region_label(home)}: authorise that region "
+                                 f"first, then add {cls.region_label(region)}.")
+        regions = {**stored, region: tokens.credentials["regions"][region]}
+        # Regions left without tokens (a disconnect wiped them) are dropped with their marketplaces.
+        ids = [m for m in cls.marketplace_ids(config) if MARKETPLACES[m].region in regions]
+        added = [m for m in tokens.config["marketplace_ids"] if m not in ids]
+        sellers = {r: s for r, s in {**known, region: seller}.items() if r in regions}
+        return OAuthTokens(
+            credentials={"regions": regions}, external_account_id=external_account_id or seller,
+            display_name=tokens.display_name,
+            config={"marketplace_ids": ids + added, "selling_partner_id": sellers.get(home, seller),
+                    "selling_partner_ids": sellers, "home_region": home},
+        )
+
+    def _save_region_tokens(self, region: str, tokens: dict[str, Any]) -> None:
+        """Persist one region's tokens; the credentials are always written in the per-region shape.
+
+        Two workers refreshing different regions at once may each write the other's previous token set: that
+        loses nothing, as an overwritten access token stays valid until its own stored expiry and refresh
+        tokens do not change when used."""
+        regions = self.region_tokens(self.context.credentials, self.context.config)
+        regions[region] = tokens
+        credentials = {k: v for k, v in self.context.credentials.items() if k not in TOKEN_KEYS}
+        credentials["regions"] = regions
         self.context.credentials = credentials
         self.context.save_credentials(credentials)
 
-    def access_token(self) -> str:
-        """The stored access token, refreshed first when it is missing or about to expire."""
-        credentials = self.context.credentials
-        token = credentials.get("access_token")
+    def refresh(self, region: str | None = None) -> None:
+        """A new access token for the region (the home one by default) from its refresh token, persisted at once."""
+        region = region or self.home_region(self.context.config)
+        self._refreshed.add(region)
+        refresh_token = self.region_tokens(self.context.credentials, self.context.config).get(region, {}).get(
+            "refresh_token")
+        if not refresh_token:
+            raise self._in_region(AuthError("No Amazon refresh token is stored: authorise Haat again."), region)
+        client_id, client_secret = self._app_credentials()
         try:
-            expires_at = _parse_time(credentials["access_token_expires_at"])
+            answer = self._lwa_post(self._httpx, self.token_url(self.context.config), {
+                "grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id,
+                "client_secret": client_secret,
+            })
+        except ConnectorError as exc:
+            self._in_region(exc, region)
+            raise
+        self._save_region_tokens(region, self._token_credentials(answer, refresh_token))
+
+    def access_token(self, region: str | None = None) -> str:
+        """The region's stored access token, refreshed first when it is missing or about to expire."""
+        region = region or self.home_region(self.context.config)
+        tokens = self.region_tokens(self.context.credentials, self.context.config).get(region, {})
+        token = tokens.get("access_token")
+        try:
+            expires_at = _parse_time(tokens["access_token_expires_at"])
         except (KeyError, TypeError, ValueError):
             expires_at = None
         if not token or expires_at is None or expires_at - datetime.now(UTC) < REFRESH_MARGIN:
-            self.refresh()
-            token = self.context.credentials["access_token"]
+            self.refresh(region)
+            token = self.region_tokens(self.context.credentials, self.context.config)[region]["access_token"]
         return token
 
     # --- calling the library ------------------------------------------------------------------------------------
 
-    def _api(self, api_class: type[T]) -> T:
-        api = self._apis.get(api_class)
+    def _api(self, api_class: type[T], region: str | None = None) -> T:
+        region = region or self.home_region(self.context.config)
+        api = self._apis.get((api_class, region))
         if api is None:
             client_id, client_secret = self._app_credentials()
-            library_marketplace = next((m for m in Marketplaces if m.marketplace_id == self.marketplace.id), Marketplaces.IN)
+            home = next(iter(self.region_marketplace_ids(self.context.config, region)), self.marketplace.id)
+            library_marketplace = next((m for m in Marketplaces if m.marketplace_id == home), Marketplaces.IN)
+            refresh_token = self.region_tokens(self.context.credentials, self.context.config).get(region, {}).get(
+                "refresh_token")
             api = api_class(
-                marketplace=library_marketplace, refresh_token=self.context.credentials.get("refresh_token") or "-",
+                marketplace=library_marketplace, refresh_token=refresh_token or "-",
                 credentials={"lwa_app_id": client_id, "lwa_client_secret": client_secret},
                 credential_providers=(FromCodeCredentialProvider,),
-                auth_token_client_class=lambda **_: _HaatAccessToken(self), timeout=self.http.timeout,
+                auth_token_client_class=lambda **_: _HaatAccessToken(self, region), timeout=self.http.timeout,
             )
             api._transport.close()
             api._transport = HttpxTransport(client=self._httpx)
-            api.endpoint = self.base_url
+            api.endpoint = self.region_endpoint(region)
             api.user_agent = USER_AGENT
-            self._apis[api_class] = api
+            self._apis[(api_class, region)] = api
         return api
 
-    def _call(self, call: Callable[[], Any]) -> Any:
-        """One SP-API call; an AuthError on a token not refreshed in this call gets one refresh and one retry.
+    def _call(self, call: Callable[[], Any], region: str | None = None) -> Any:
+        """One SP-API call in a region; an AuthError on a token not refreshed in this call gets one refresh and one
+        retry. Errors name the region when the connection spans several.
 
         Amazon answers 403 for an expired or revoked access token alike; a refresh fixes the first and
         raises AuthError (invalid_grant) for a revoked authorisation.
         """
-        self._refresh_attempted = False
+        region = region or self.home_region(self.context.config)
+        self._refreshed.discard(region)
         try:
-            return self._call_library(call)
-        except AuthError:
-            if self._refresh_attempted:
-                raise
-            self.refresh()
-            return self._call_library(call)
+            try:
+                return self._call_library(call)
+            except AuthError:
+                if region in self._refreshed:
+                    raise
+                self.refresh(region)
+                return self._call_library(call)
+        except ConnectorError as exc:
+            self._in_region(exc, region)
+            raise
 
     @staticmethod
     def _call_library(call: Callable[[], Any]) -> Any:
@@ -609,11 +752,12 @@ class AmazonConnector(Connector):
 
     # --- test --------------------------------------------------------------------------------------------------
 
-    def marketplace_participations(self) -> list[dict[str, Any]]:
-        """Where the seller sells, as getMarketplaceParticipations says (for this authorisation's region):
-        [{id, name, participating, store_name, currency, region}] with Haat's region and currency when it knows
-        the marketplace (region "" for one it does not serve)."""
-        response = self._call(lambda: self._api(Sellers).get_marketplace_participation())
+    def marketplace_participations(self, region: str | None = None) -> list[dict[str, Any]]:
+        """Where the seller sells in one region (the home one by default), as getMarketplaceParticipations says for
+        that region's authorisation: [{id, name, participating, store_name, currency, region}] with Haat's region
+        and currency when it knows the marketplace (region "" for one it does not serve)."""
+        region = region or self.home_region(self.context.config)
+        response = self._call(lambda: self._api(Sellers, region).get_marketplace_participation(), region)
         entries = response.payload if isinstance(response.payload, list) else []
         found = []
         for entry in entries:
@@ -629,43 +773,65 @@ class AmazonConnector(Connector):
         return found
 
     def test_connection(self) -> dict[str, Any]:
-        participations = self.marketplace_participations()
-        marketplaces = {}
+        """Every region's authorisation works and sells on the connection's marketplaces of that region."""
+        marketplaces: dict[str, dict[str, Any]] = {}
         store_name = ""
-        for entry in participations:
-            marketplaces[entry["id"]] = {"name": entry["name"], "participating": entry["participating"]}
-            if entry["id"] == self.marketplace.id:
-                store_name = entry["store_name"]
-        wanted = self.marketplace_ids(self.context.config)
-        missing = [m for m in wanted if not marketplaces.get(m, {}).get("participating")]
-        if missing:
-            selling_on = ", ".join(v["name"] for v in marketplaces.values() if v["participating"]) or "no marketplace"
-            raise PermanentError(f"This Amazon account does not sell on {', '.join(MARKETPLACES[m].name for m in missing)}; "
-                                 f"it sells on {selling_on}.", raw=json.dumps(participations))
+        for region in self.connected_regions:
+            participations = self.marketplace_participations(region)
+            for entry in participations:
+                marketplaces[entry["id"]] = {"name": entry["name"], "participating": entry["participating"],
+                                             "region": region}
+                if entry["id"] == self.marketplace.id:
+                    store_name = entry["store_name"]
+            wanted = self.region_marketplace_ids(self.context.config, region)
+            missing = [m for m in wanted if not marketplaces.get(m, {}).get("participating")]
+            if missing:
+                selling_on = ", ".join(e["name"] for e in participations if e["participating"]) or "no marketplace"
+                raise self._in_region(PermanentError(
+                    f"This Amazon account does not sell on {', '.join(MARKETPLACES[m].name for m in missing)}; "
+                    f"it sells on {selling_on}.", raw=json.dumps(participations)), region)
         return {"display_name": store_name or f"Amazon seller {self.seller_id}", "seller_id": self.seller_id,
+                "seller_ids": self.region_seller_ids(self.context.config, self.context.external_account_id),
                 "marketplaces": [{"id": k, **v} for k, v in marketplaces.items()]}
 
     # --- orders ------------------------------------------------------------------------------------------------
 
     def fetch_orders(self, *, since: datetime, cursor: str | None = None) -> Page[OrderData]:
-        """Orders updated at or after `since`, 100 (or config page_size) a call, items inline (searchOrders)."""
+        """Orders updated at or after `since`, 100 (or config page_size) a call, items inline (searchOrders).
+
+        One searchOrders sequence per region, with that region's marketplaces and token, the home region first;
+        the page cursor says which region and page comes next. The sync engine moves the connection's cursor
+        only after the last page of the last region (`orders_sorted_by_update` is False), so a region that fails
+        leaves it where it was for every region.
+        """
+        regions = self.connected_regions
         if cursor:
             state = _decode_cursor(cursor)
-            after, token = state["after"], state["token"]
+            after, token = state["after"], state.get("token") or None
+            region = state.get("region") or regions[0]
+            if region not in regions:
+                raise PermanentError(f"The order cursor names {region}, a region this connection no longer has",
+                                     raw=cursor)
         else:
-            after, token = _iso(since), None
+            after, token, region = _iso(since), None, regions[0]
         params: dict[str, Any] = {
-            "lastUpdatedAfter": after, "marketplaceIds": ",".join(self.marketplace_ids(self.context.config)),
+            "lastUpdatedAfter": after, "marketplaceIds": ",".join(self.region_marketplace_ids(self.context.config, region)),
             "includedData": ",".join(INCLUDED_ORDER_DATA), "maxResultsPerPage": self.configured_page_size(100),
         }
         if token:
             params["paginationToken"] = token
-        response = self._call(lambda: self._api(OrdersV20260101).search_orders(**params))
+        response = self._call(lambda: self._api(OrdersV20260101, region).search_orders(**params), region)
         orders = (response.payload or {}).get("orders") if isinstance(response.payload, dict) else None
         if not isinstance(orders, list):
-            raise PermanentError("searchOrders answered without an orders list", raw=json.dumps(response.payload, default=str))
+            raise self._in_region(PermanentError("searchOrders answered without an orders list",
+                                                 raw=json.dumps(response.payload, default=str)), region)
         items = [self._order(raw) for raw in orders]
-        next_cursor = _encode_cursor({"after": after, "token": response.next_token}) if response.next_token else None
+        if response.next_token:
+            next_cursor = _encode_cursor({"after": after, "region": region, "token": response.next_token})
+        elif regions.index(region) + 1 < len(regions):
+            next_cursor = _encode_cursor({"after": after, "region": regions[regions.index(region) + 1], "token": ""})
+        else:
+            next_cursor = None
         return Page(items=items, next_cursor=next_cursor)
 
     def _order(self, raw: dict[str, Any]) -> OrderData:
@@ -706,20 +872,68 @@ class AmazonConnector(Connector):
     # --- products and FBA stock --------------------------------------------------------------------------------
 
     def fetch_products(self, *, cursor: str | None = None) -> Page[ProductData]:
-        """The seller's listings in the connection's marketplaces, by SKU (searchListingsItems, at most 20 a page)."""
-        params: dict[str, Any] = {
-            "marketplaceIds": ",".join(m.id for m in self.marketplaces),
-            "includedData": ["summaries", "offers", "fulfillmentAvailability"],
-            "pageSize": self.configured_page_size(20), "sortBy": "sku", "sortOrder": "ASC",
-        }
+        """The seller's listings in the connection's marketplaces, by SKU (searchListingsItems, at most 20 a page).
+
+        Region by region, the home one first, each with its selling partner id and token. A SKU sold in several
+        regions comes once, in the first region's page, with the other regions' offers looked up by SKU
+        (searchListingsItems `identifiers`), so its listing learns every marketplace it is offered on.
+        """
+        regions = self.connected_regions
+        region, token = regions[0], None
         if cursor:
-            params["pageToken"] = cursor
-        seller_id = self.seller_id
-        response = self._call(lambda: self._api(ListingsItemsV20210801).search_listings_items(seller_id, **params))
+            try:
+                state = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+                region, token = str(state["region"]), str(state.get("token") or "") or None
+            except (ValueError, TypeError, KeyError):
+                raise PermanentError("The product cursor is not one this connector issued", raw=cursor) from None
+            if region not in regions:
+                raise PermanentError(f"The product cursor names {region}, a region this connection no longer has",
+                                     raw=cursor)
+        page_size = self.configured_page_size(20)
+        items, next_token = self._listings_page(region, page_size=page_size, token=token)
+        by_sku = {str(item.get("sku")): item for item in items if isinstance(item, dict)}
+        for other in regions:
+            if other == region or not by_sku:
+                continue
+            found = self._listings_page(other, page_size=page_size, skus=list(by_sku))[0]
+            for item in found:
+                sku = str(item.get("sku"))
+                if sku not in by_sku:
+                    continue
+                if regions.index(other) < regions.index(region):
+                    del by_sku[sku]  # came with that earlier region's page already
+                else:
+                    mine = by_sku[sku]
+                    by_sku[sku] = {**mine, **{key: (mine.get(key) or []) + (item.get(key) or [])
+                                              for key in ("summaries", "offers")}}
+        if next_token:
+            next_cursor = _encode_cursor({"region": region, "token": next_token})
+        elif regions.index(region) + 1 < len(regions):
+            next_cursor = _encode_cursor({"region": regions[regions.index(region) + 1], "token": ""})
+        else:
+            next_cursor = None
+        return Page(items=[self._product(item) for item in by_sku.values()], next_cursor=next_cursor)
+
+    def _listings_page(self, region: str, *, page_size: int, token: str | None = None,
+                       skus: list[str] | None = None) -> tuple[list[Any], str | None]:
+        """One searchListingsItems page of a region's marketplaces: (items, next page token)."""
+        params: dict[str, Any] = {
+            "marketplaceIds": ",".join(self.region_marketplace_ids(self.context.config, region)),
+            "includedData": ["summaries", "offers", "fulfillmentAvailability"],
+            "pageSize": page_size, "sortBy": "sku", "sortOrder": "ASC",
+        }
+        if token:
+            params["pageToken"] = token
+        if skus:
+            params.update(identifiers=",".join(skus), identifiersType="SKU", pageSize=min(20, max(len(skus), 1)))
+        seller_id = self.seller_id_for(region)
+        response = self._call(lambda: self._api(ListingsItemsV20210801, region).search_listings_items(seller_id, **params),
+                              region)
         items = (response.payload or {}).get("items") if isinstance(response.payload, dict) else None
         if not isinstance(items, list):
-            raise PermanentError("searchListingsItems answered without items", raw=json.dumps(response.payload, default=str))
-        return Page(items=[self._product(item) for item in items], next_cursor=response.next_token or None)
+            raise self._in_region(PermanentError("searchListingsItems answered without items",
+                                                 raw=json.dumps(response.payload, default=str)), region)
+        return items, response.next_token or None
 
     def _product(self, item: dict[str, Any]) -> ProductData:
         try:
@@ -753,7 +967,8 @@ class AmazonConnector(Connector):
                                   "marketplaceIds": self.marketplace.id}
         if cursor:
             params["nextToken"] = cursor
-        response = self._call(lambda: self._api(Inventories).get_inventory_summary_marketplace(**params))
+        response = self._call(lambda: self._api(Inventories, self.marketplace.region).get_inventory_summary_marketplace(
+            **params), self.marketplace.region)
         payload = response.payload if isinstance(response.payload, dict) else {}
         summaries = payload.get("inventorySummaries")
         if not isinstance(summaries, list):
@@ -779,12 +994,13 @@ class AmazonConnector(Connector):
 
     def _patch(self, sku: str, product_type: str, patches: list[dict[str, Any]],
                marketplace: Marketplace | None = None) -> PushResult:
-        seller_id = self.seller_id
+        marketplace = marketplace or self.marketplace
+        region = marketplace.region  # the marketplace's region: its endpoint, its token, its selling partner id
+        seller_id = self.seller_id_for(region)
         body = {"productType": product_type or "PRODUCT", "patches": patches}
-        marketplace_id = (marketplace or self.marketplace).id
         try:
-            response = self._call(lambda: self._api(ListingsItemsV20210801).patch_listings_item(
-                seller_id, sku, marketplaceIds=marketplace_id, body=body))
+            response = self._call(lambda: self._api(ListingsItemsV20210801, region).patch_listings_item(
+                seller_id, sku, marketplaceIds=marketplace.id, body=body), region)
         except PermanentError as exc:  # this SKU's request was refused; the rest of the batch goes on
             return PushResult(sku=sku, ok=False, error=exc.message, raw={"body": exc.raw or ""})
         return self._submission_result(sku, response.payload)
@@ -864,8 +1080,11 @@ class AmazonConnector(Connector):
         return ""
 
     def create_listing(self, draft: ListingDraft) -> ListingResult:
-        """A new offer (putListingsItem): the draft's product type and attributes, plus Haat's fields."""
-        marketplace = self.marketplace
+        """A new offer (putListingsItem): the draft's product type and attributes, plus Haat's fields.
+
+        It goes to the connection's first marketplace that prices in the draft's currency (the home one when it
+        does; Haat never converts currencies), through that marketplace's region."""
+        marketplace = next((m for m in self.marketplaces if m.currency == draft.currency), self.marketplace)
         problems = []
         if not draft.sku.strip() or not draft.title.strip():
             problems.append("A listing needs a SKU and a title.")
@@ -873,7 +1092,7 @@ class AmazonConnector(Connector):
             problems.append("Amazon needs the product type of the listing (for example SAREE or HOME_BED_AND_BATH).")
         if not isinstance(draft.quantity, int) or draft.quantity < 0:
             problems.append("Quantity must be a whole number, 0 or more.")
-        problems.append(self._price_error(draft.price, draft.currency, draft.mrp))
+        problems.append(self._price_error(draft.price, draft.currency, draft.mrp, marketplace))
         problems = [p for p in problems if p]
         if problems:
             return ListingResult(ok=False, state="rejected", error=" ".join(problems))
@@ -901,15 +1120,16 @@ class AmazonConnector(Connector):
             attributes[name] = [{"media_location": url, "marketplace_id": mid}]
         attributes.update(draft.attributes)  # what the coordinator set for this product type wins
         body = {"productType": draft.product_type, "requirements": "LISTING", "attributes": attributes}
-        api = self._api(ListingsItemsV20210801)
-        path = fill_query_params("/listings/2021-08-01/items/{}/{}", self.seller_id, draft.sku)
+        region = marketplace.region
+        api = self._api(ListingsItemsV20210801, region)
+        path = fill_query_params("/listings/2021-08-01/items/{}/{}", self.seller_id_for(region), draft.sku)
         try:
             response = self._call(lambda: api._request(path, data=dict(body), params={"method": "PUT", "marketplaceIds": mid},
-                                                       add_marketplace=False))
+                                                       add_marketplace=False), region)
         except PermanentError as exc:
             return ListingResult(ok=False, state="rejected", error=exc.message, raw={"body": exc.raw or ""})
         result = self._submission_result(draft.sku, response.payload)
-        refs = {"sku": draft.sku, "product_type": draft.product_type}
+        refs = {"sku": draft.sku, "product_type": draft.product_type, "marketplace_ids": mid}
         if isinstance(response.payload, dict) and response.payload.get("submissionId"):
             refs["submission_id"] = str(response.payload["submissionId"])
         return ListingResult(ok=result.ok, external_refs=refs, state="pending" if result.ok else "rejected",
@@ -932,6 +1152,8 @@ class AmazonConnector(Connector):
         if not lines or any(q < 1 for _, q in lines):
             return FulfilmentResult(ok=False, error="Say which order items ship, each with a quantity of 1 or more.")
         marketplace_id = (raw.get("salesChannel") or {}).get("marketplaceId") or self.marketplace.id
+        # The order's own marketplace decides the region that confirms it.
+        region = MARKETPLACES[marketplace_id].region if marketplace_id in MARKETPLACES else self.marketplace.region
         reference = str(len(raw.get("packages") or []) + 1)  # Amazon wants a positive number unique within the order
         carrier_code = CARRIER_CODES.get(fulfilment.carrier.strip().lower(), "Other")
         package = {"packageReferenceId": reference, "carrierCode": carrier_code, "trackingNumber": fulfilment.tracking_number,
@@ -942,8 +1164,8 @@ class AmazonConnector(Connector):
         if fulfilment.shipping_method:
             package["shippingMethod"] = fulfilment.shipping_method
         try:
-            self._call(lambda: self._api(OrdersV0).confirm_shipment(
-                fulfilment.order_external_id, marketplaceId=marketplace_id, packageDetail=dict(package)))
+            self._call(lambda: self._api(OrdersV0, region).confirm_shipment(
+                fulfilment.order_external_id, marketplaceId=marketplace_id, packageDetail=dict(package)), region)
         except PermanentError as exc:
             return FulfilmentResult(ok=False, error=exc.message, raw={"body": exc.raw or ""})
         return FulfilmentResult(ok=True, external_id=reference, raw={"packageDetail": package})

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 
-from apps.integrations.connectors.errors import NotSupported
+from apps.integrations.connectors.errors import ConnectorError, NotSupported, PermanentError
 from apps.integrations.http import HttpClient, RateLimit
 
 
@@ -169,6 +170,45 @@ class PushResult:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+Update = TypeVar("Update", StockUpdate, PriceUpdate)
+Item = TypeVar("Item")
+
+
+def chunked(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
+    """`items` in slices of at most `size`, in order: one platform call per slice where the platform caps a batch."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+DUPLICATE_SKU = "This SKU appears twice in one push"
+
+
+def screen_push(updates: Sequence[Update], problem: Callable[[Update], str]
+                ) -> tuple[list[PushResult | None], list[tuple[int, Update]]]:
+    """Split a push before any platform call: an update `problem` objects to, or a second one for a SKU already
+    in the push, gets its failed PushResult at its index; the rest come back as (index, update), in order, for
+    the connector to send and fill in. One answer per update, in the caller's order, whatever is refused."""
+    results: list[PushResult | None] = [None] * len(updates)
+    seen: set[str] = set()
+    valid: list[tuple[int, Update]] = []
+    for index, update in enumerate(updates):
+        why = problem(update) or (DUPLICATE_SKU if update.sku in seen else "")
+        if why:
+            results[index] = PushResult(sku=update.sku, ok=False, error=why)
+            continue
+        seen.add(update.sku)
+        valid.append((index, update))
+    return results, valid
+
+
+def stock_problem(update: StockUpdate) -> str:
+    """Stock is a whole number of units, none below zero (a bool is not a number here)."""
+    quantity = update.quantity
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
+        return "Stock must be a whole number of at least 0"
+    return ""
+
+
 @dataclass
 class FulfilmentLine:
     external_line_id: str
@@ -314,8 +354,17 @@ class Connector(abc.ABC):
 
     @classmethod
     def resolve_base_url(cls, context: ConnectionContext) -> str:
-        """The API root for this connection: `config["base_url"]` when set (sandbox), else the platform's."""
-        return context.config.get("base_url") or cls.default_base_url(context)
+        """The API root for this connection: `config["base_url"]` when set (sandbox), else the platform's.
+
+        A stored address that no longer passes the connect form's checks is the connection's fault, not a bug:
+        a PermanentError the sync and the API report, never a 500."""
+        if context.config.get("base_url"):
+            return context.config["base_url"]
+        try:
+            return cls.default_base_url(context)
+        except ValueError as exc:
+            raise PermanentError(f"This {cls.name} connection's stored address is not usable ({exc}): connect it "
+                                 "again.") from None
 
     @classmethod
     @abc.abstractmethod
@@ -391,6 +440,28 @@ class Connector(abc.ABC):
     def unregister_webhooks(self, *, webhook_ids: Sequence[str]) -> None:
         raise self._unsupported(Capability.WEBHOOKS)
 
+    def _subscribe_each(self, topics: Sequence[str], subscribe: Callable[[str], tuple[str, bool]]) -> list[str]:
+        """register_webhooks' loop for a platform that subscribes one topic per call: `subscribe(topic)` gives the
+        subscription's id and whether it made a new one. If a call fails, the subscriptions this loop made are
+        removed again before the error goes on, so a failed connect leaves the platform as it found it."""
+        ids: list[str] = []
+        created: list[str] = []
+        try:
+            for topic in topics:
+                webhook_id, new = subscribe(topic)
+                if new:
+                    created.append(webhook_id)
+                ids.append(webhook_id)
+        except ConnectorError:
+            if created:
+                try:
+                    self.unregister_webhooks(webhook_ids=created)
+                except ConnectorError:
+                    logging.getLogger(type(self).__module__).warning(
+                        "could not remove the webhooks just made on connection %s", self.context.connection_id)
+            raise
+        return ids
+
     # --- OAuth (auth_kind == OAUTH) -------------------------------------------------------------------------
     # The connect flow (apps/integrations/flows.py) is written once: it asks for `oauth_start_fields`
     # (a shop domain, a marketplace), signs a single-use state bound to the session, sends the user to
@@ -416,6 +487,14 @@ class Connector(abc.ABC):
     def exchange_code(cls, *, callback_params: dict[str, str], redirect_uri: str, http: HttpClient,
                       config: dict[str, Any]) -> OAuthTokens:
         raise NotSupported(f"{cls.__name__} does not use OAuth")
+
+    @classmethod
+    def merge_grant(cls, *, tokens: OAuthTokens, credentials: dict[str, Any], config: dict[str, Any],
+                    external_account_id: str) -> OAuthTokens:
+        """What to store when a new authorisation arrives for an existing connection (its current credentials
+        and config given): by default the new grant replaces the old. A platform whose one connection holds
+        several grants (Amazon: one per region) overrides this to add the new one beside the others."""
+        return tokens
 
     def refresh(self) -> None:
         """Refresh the access token and persist it through `context.save_credentials`."""

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import partial
 from typing import Any
 
 import requests
@@ -58,6 +59,7 @@ from apps.integrations.connectors.base import (
     PushResult,
     StockUpdate,
     WebhookMessage,
+    chunked,
 )
 from apps.integrations.connectors.errors import (
     AuthError,
@@ -66,6 +68,7 @@ from apps.integrations.connectors.errors import (
     RateLimited,
     TransientError,
 )
+from apps.integrations.connectors.parsing import cents, payload_text
 from apps.integrations.http import HttpClient, RateLimit, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -112,18 +115,8 @@ STATUS_MAP: dict[int, OrderStatus] = {
 # --- small pure helpers ----------------------------------------------------------------------------------------
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)[:20_000]
-
-
-def _money(value: Any, what: str, raw: Any) -> Decimal:
-    """BigCommerce money: v2 strings with four decimals ("25.0000"), v3 JSON numbers. To the cent, exactly."""
-    if isinstance(value, bool) or value is None or value == "":
-        raise PermanentError(f"BigCommerce sent no {what}", raw=_dump(raw))
-    try:
-        return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
-    except InvalidOperation:
-        raise PermanentError(f"BigCommerce sent an unreadable {what}: {str(value)[:40]}", raw=_dump(raw)) from None
+# BigCommerce money: v2 strings with four decimals ("25.0000"), v3 JSON numbers. To the cent, exactly.
+_money = partial(cents, platform="BigCommerce")
 
 
 def _optional_money(value: Any) -> Decimal | None:
@@ -145,17 +138,12 @@ def _number(value: Decimal) -> float:
 def _date(value: Any, what: str, raw: Any) -> datetime:
     """v2 dates are RFC 2822 ("Tue, 20 Nov 2026 10:15:00 +0000")."""
     if not isinstance(value, str) or not value:
-        raise PermanentError(f"BigCommerce sent no {what}", raw=_dump(raw))
+        raise PermanentError(f"BigCommerce sent no {what}", raw=payload_text(raw))
     try:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError):
-        raise PermanentError(f"BigCommerce sent an unreadable {what}: {value[:40]}", raw=_dump(raw)) from None
+        raise PermanentError(f"BigCommerce sent an unreadable {what}: {value[:40]}", raw=payload_text(raw)) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _header(headers: dict[str, str], name: str) -> str:
@@ -342,7 +330,7 @@ class BigCommerceConnector(Connector):
     def store_currency(self) -> str:
         currency = str(self.store_info().get("currency") or "")
         if not currency:
-            raise PermanentError("BigCommerce did not say which currency the store sells in", raw=_dump(self._store))
+            raise PermanentError("BigCommerce did not say which currency the store sells in", raw=payload_text(self._store))
         return currency
 
     # --- orders --------------------------------------------------------------------------------------------
@@ -378,7 +366,7 @@ class BigCommerceConnector(Connector):
     @staticmethod
     def _order_key(row: Any) -> tuple[datetime, int]:
         if not isinstance(row, dict) or not isinstance(row.get("id"), int) or isinstance(row.get("id"), bool):
-            raise PermanentError("BigCommerce sent an order without an id", raw=_dump(row))
+            raise PermanentError("BigCommerce sent an order without an id", raw=payload_text(row))
         return _date(row.get("date_modified"), "order modified date", row), row["id"]
 
     def _full_order(self, raw: dict) -> OrderData:
@@ -412,14 +400,14 @@ class BigCommerceConnector(Connector):
 
     def _order(self, raw: dict, line_rows: list, address: dict) -> OrderData:
         if not isinstance(raw.get("status_id"), int):
-            raise PermanentError("BigCommerce sent an order without a status", raw=_dump(raw))
+            raise PermanentError("BigCommerce sent an order without a status", raw=payload_text(raw))
         lines = []
         for item in line_rows:
             if not isinstance(item, dict) or not isinstance(item.get("id"), int):
-                raise PermanentError("BigCommerce sent a malformed order line", raw=_dump(item))
+                raise PermanentError("BigCommerce sent a malformed order line", raw=payload_text(item))
             quantity = item.get("quantity")
             if not isinstance(quantity, int) or isinstance(quantity, bool):
-                raise PermanentError("BigCommerce sent an order line without a quantity", raw=_dump(item))
+                raise PermanentError("BigCommerce sent an order line without a quantity", raw=payload_text(item))
             lines.append(OrderLineData(
                 external_id=str(item["id"]), sku=str(item.get("sku") or ""), title=str(item.get("name") or ""),
                 quantity=quantity, unit_price=_money(item.get("price_inc_tax"), "line price", item), raw=item,
@@ -454,7 +442,7 @@ class BigCommerceConnector(Connector):
         data = body.get("data")
         pagination = (body.get("meta") or {}).get("pagination") if isinstance(body.get("meta"), dict) else None
         if not isinstance(data, list) or not isinstance(pagination, dict):
-            raise PermanentError("BigCommerce answered the catalogue without data and pagination", raw=_dump(body))
+            raise PermanentError("BigCommerce answered the catalogue without data and pagination", raw=payload_text(body))
         currency = self.store_currency()
         items = [item for row in data for item in self._products(row, currency)]
         more = int(pagination.get("current_page") or page) < int(pagination.get("total_pages") or 0)
@@ -463,7 +451,7 @@ class BigCommerceConnector(Connector):
     @staticmethod
     def _products(row: Any, currency: str) -> list[ProductData]:
         if not isinstance(row, dict) or not isinstance(row.get("id"), int):
-            raise PermanentError("BigCommerce sent a product without an id", raw=_dump(row))
+            raise PermanentError("BigCommerce sent a product without an id", raw=payload_text(row))
         tracking = str(row.get("inventory_tracking") or "none")
         variants = [v for v in row.get("variants") or [] if isinstance(v, dict)]
         optioned = [v for v in variants if v.get("option_values")]
@@ -515,7 +503,7 @@ class BigCommerceConnector(Connector):
         path, size = ("/v3/catalog/variants", VARIANT_BATCH) if level == "variant" else ("/v3/catalog/products",
                                                                                           PRODUCT_BATCH)
         results: dict[int, PushResult] = {}
-        for chunk in _chunks(items, size):
+        for chunk in chunked(items, size):
             try:
                 self._call("PUT", path, json_body=[body for _u, body in chunk], operation="write")
                 results.update({id(u): PushResult(sku=u.sku, ok=True, raw=body) for u, body in chunk})
@@ -692,27 +680,18 @@ class BigCommerceConnector(Connector):
         body = self._json(self._call("GET", "/v3/hooks", operation="webhooks"), dict)
         existing = {row.get("scope"): row.get("id") for row in body.get("data") or []
                     if isinstance(row, dict) and row.get("destination") == callback_url}
-        ids: list[str] = []
-        created: list[str] = []
-        try:
-            for scope in WEBHOOK_SCOPES:
-                hook = {"scope": scope, "destination": callback_url, "is_active": True, "headers": {SECRET_HEADER: secret}}
-                if scope in existing:
-                    row = self._json(self._call("PUT", f"/v3/hooks/{existing[scope]}", json_body=hook,
-                                                operation="webhooks"), dict).get("data") or {}
-                else:
-                    row = self._json(self._call("POST", "/v3/hooks", json_body=hook, operation="webhooks"),
-                                     dict).get("data") or {}
-                    created.append(str(row.get("id")))
-                ids.append(str(row.get("id")))
-        except ConnectorError:
-            if created:
-                try:
-                    self.unregister_webhooks(webhook_ids=created)
-                except ConnectorError:
-                    logger.warning("could not remove the webhooks just made on connection %s", self.context.connection_id)
-            raise
-        return ids
+
+        def subscribe(scope: str) -> tuple[str, bool]:
+            hook = {"scope": scope, "destination": callback_url, "is_active": True, "headers": {SECRET_HEADER: secret}}
+            if scope in existing:
+                row = self._json(self._call("PUT", f"/v3/hooks/{existing[scope]}", json_body=hook,
+                                            operation="webhooks"), dict).get("data") or {}
+            else:
+                row = self._json(self._call("POST", "/v3/hooks", json_body=hook, operation="webhooks"),
+                                 dict).get("data") or {}
+            return str(row.get("id")), scope not in existing
+
+        return self._subscribe_each(WEBHOOK_SCOPES, subscribe)
 
     def unregister_webhooks(self, *, webhook_ids: Sequence[str]) -> None:
         for webhook_id in webhook_ids:

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -43,8 +44,12 @@ from apps.integrations.connectors.base import (
     ProductData,
     PushResult,
     StockUpdate,
+    chunked,
+    screen_push,
+    stock_problem,
 )
 from apps.integrations.connectors.errors import AuthError, ConnectorError, PermanentError
+from apps.integrations.connectors.parsing import iso_time
 from apps.integrations.http import HttpClient, RateLimit, default_classify
 
 logger = logging.getLogger(__name__)
@@ -88,15 +93,8 @@ def _utc_iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _parse_datetime(value: Any, what: str) -> datetime:
-    """Flipkart's ISO-8601 timestamps (IST offsets as a rule); a naive one is taken as IST."""
-    if not isinstance(value, str) or not value:
-        raise PermanentError(f"Flipkart sent no {what}", raw=json.dumps(value))
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise PermanentError(f"Flipkart sent an unreadable {what}: {value[:40]}", raw=value) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=IST)).astimezone(UTC)
+# Flipkart's ISO-8601 timestamps (IST offsets as a rule); a naive one is taken as IST.
+_parse_datetime = partial(iso_time, platform="Flipkart", naive_zone=IST)
 
 
 def _money(value: Any) -> Decimal:
@@ -104,11 +102,6 @@ def _money(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidOperation(value)
     return Decimal(str(value))
-
-
-def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _description(payload: Any) -> str:
@@ -346,7 +339,7 @@ class FlipkartConnector(Connector):
 
     def _shipments_by(self, kind: str, ids: Sequence[str]) -> list[dict]:
         shipments: list[dict] = []
-        for chunk in _chunks(list(ids), MAX_IDS_PER_CALL):
+        for chunk in chunked(list(ids), MAX_IDS_PER_CALL):
             data = self._call("GET", self._url("/sellers/v3/shipments"), operation="shipments_get",
                               timeout=ORDER_API_TIMEOUT, params={kind: ",".join(chunk)})
             if not isinstance(data, dict) or not isinstance(data.get("shipments"), list):
@@ -356,7 +349,7 @@ class FlipkartConnector(Connector):
 
     def _shipment_details(self, shipment_ids: Sequence[str]) -> dict[str, dict]:
         details: dict[str, dict] = {}
-        for chunk in _chunks(list(shipment_ids), DETAILS_PER_CALL):
+        for chunk in chunked(list(shipment_ids), DETAILS_PER_CALL):
             ids = ",".join(quote(i, safe="") for i in chunk)
             data = self._call("GET", self._url(f"/sellers/v3/shipments/{ids}"), operation="shipments_get",
                               timeout=ORDER_API_TIMEOUT)
@@ -492,7 +485,7 @@ class FlipkartConnector(Connector):
     def _listings(self, skus: Sequence[str]) -> dict[str, dict]:
         """GET /listings/v3/{skuIds}, ten at a time; SKUs Flipkart calls unavailable or invalid are left out."""
         found: dict[str, dict] = {}
-        for chunk in _chunks(list(dict.fromkeys(skus)), SKUS_PER_CALL):
+        for chunk in chunked(list(dict.fromkeys(skus)), SKUS_PER_CALL):
             ids = ",".join(quote(s, safe="") for s in chunk)
             data = self._call("GET", self._url(f"/sellers/listings/v3/{ids}"), operation="listings_get")
             available = data.get("available") if isinstance(data, dict) else None
@@ -602,18 +595,8 @@ class FlipkartConnector(Connector):
         return facts
 
     def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
-        results: list[PushResult | None] = [None] * len(updates)
-        seen: set[str] = set()
-        valid: list[tuple[int, StockUpdate]] = []
-        for index, update in enumerate(updates):
-            if not isinstance(update.quantity, int) or isinstance(update.quantity, bool) or update.quantity < 0:
-                results[index] = PushResult(sku=update.sku, ok=False, error="Stock must be a whole number of at least 0")
-            elif update.sku in seen:
-                results[index] = PushResult(sku=update.sku, ok=False, error="This SKU appears twice in one push")
-            else:
-                seen.add(update.sku)
-                valid.append((index, update))
-        for chunk in _chunks(valid, SKUS_PER_CALL):
+        results, valid = screen_push(updates, stock_problem)
+        for chunk in chunked(valid, SKUS_PER_CALL):
             facts = self._refs_for([u for _i, u in chunk], ("product_id", "location_id", "location_status"))
             body = {}
             for index, update in chunk:
@@ -630,19 +613,8 @@ class FlipkartConnector(Connector):
         return [r for r in results if r is not None]
 
     def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
-        results: list[PushResult | None] = [None] * len(updates)
-        seen: set[str] = set()
-        valid: list[tuple[int, PriceUpdate]] = []
-        for index, update in enumerate(updates):
-            problem = self._price_problem(update)
-            if not problem and update.sku in seen:
-                problem = "This SKU appears twice in one push"
-            if problem:
-                results[index] = PushResult(sku=update.sku, ok=False, error=problem)
-                continue
-            seen.add(update.sku)
-            valid.append((index, update))
-        for chunk in _chunks(valid, SKUS_PER_CALL):
+        results, valid = screen_push(updates, self._price_problem)
+        for chunk in chunked(valid, SKUS_PER_CALL):
             needed = ("product_id",) if all(u.mrp is not None for _i, u in chunk) else ("product_id", "mrp")
             facts = self._refs_for([u for _i, u in chunk], needed)
             body = {}

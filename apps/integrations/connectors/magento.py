@@ -20,12 +20,12 @@ Haat polls, so this connector declares no webhooks.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -49,6 +49,7 @@ from apps.integrations.connectors.base import (
     ProductData,
     PushResult,
     StockUpdate,
+    chunked,
 )
 from apps.integrations.connectors.errors import (
     AuthError,
@@ -57,6 +58,7 @@ from apps.integrations.connectors.errors import (
     RateLimited,
     TransientError,
 )
+from apps.integrations.connectors.parsing import cents, iso_time, payload_text
 from apps.integrations.http import HttpClient, RateLimit, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -92,39 +94,22 @@ NOT_SHIPPABLE = {"canceled", "closed", "holded", "payment_review"}
 # --- small pure helpers ----------------------------------------------------------------------------------------
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)[:20_000]
-
-
-def _money(value: Any, what: str, raw: Any) -> Decimal:
-    """Magento money is a JSON number (a float in PHP): read through its shortest text, to the cent."""
-    if isinstance(value, bool) or value is None or value == "":
-        raise PermanentError(f"Magento sent no {what}", raw=_dump(raw))
-    try:
-        return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
-    except InvalidOperation:
-        raise PermanentError(f"Magento sent an unreadable {what}: {str(value)[:40]}", raw=_dump(raw)) from None
+# Magento money is a JSON number (a float in PHP): read through its shortest text, to the cent.
+_money = partial(cents, platform="Magento")
 
 
 def _quantity(value: Any, what: str, raw: Any) -> int:
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise PermanentError(f"Magento sent an unreadable {what}: {str(value)[:40]}", raw=_dump(raw)) from None
+        raise PermanentError(f"Magento sent an unreadable {what}: {str(value)[:40]}", raw=payload_text(raw)) from None
     if not amount.is_finite():
-        raise PermanentError(f"Magento sent an unreadable {what}", raw=_dump(raw))
+        raise PermanentError(f"Magento sent an unreadable {what}", raw=payload_text(raw))
     return int(amount.to_integral_value(rounding=ROUND_HALF_UP))
 
 
-def _stamp(value: Any, what: str, raw: Any) -> datetime:
-    """Magento's dates: "Y-m-d H:i:s" in UTC (the admin shows local time; the API does not)."""
-    if not isinstance(value, str) or not value:
-        raise PermanentError(f"Magento sent no {what}", raw=_dump(raw))
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise PermanentError(f"Magento sent an unreadable {what}: {value[:40]}", raw=_dump(raw)) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+# Magento's dates: "Y-m-d H:i:s" in UTC (the admin shows local time; the API does not).
+_stamp = partial(iso_time, platform="Magento")
 
 
 def _stamp_param(value: datetime) -> str:
@@ -137,11 +122,6 @@ def _number(value: Decimal) -> float:
     """A JSON number for Magento. A price quantized to the cent has fewer than 15 digits, so the float's
     shortest text (what json writes) is exactly the decimal: nothing is rounded on the way."""
     return float(value.quantize(CENT, rounding=ROUND_HALF_UP))
-
-
-def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _safe(url: str) -> str:
@@ -437,14 +417,14 @@ class MagentoConnector(Connector):
     def _order_key(row: dict) -> tuple[datetime, int]:
         entity_id = row.get("entity_id")
         if not isinstance(entity_id, int) or isinstance(entity_id, bool):
-            raise PermanentError("Magento sent an order without an entity_id", raw=_dump(row))
+            raise PermanentError("Magento sent an order without an entity_id", raw=payload_text(row))
         return _stamp(row.get("updated_at"), "order updated date", row), entity_id
 
     @staticmethod
     def _parent_items(raw: dict) -> list[dict]:
         items = raw.get("items")
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise PermanentError("Magento sent an order without items", raw=_dump(raw))
+            raise PermanentError("Magento sent an order without items", raw=payload_text(raw))
         # A configurable (or bundle) product's child rows repeat the parent's line at price 0.
         return [item for item in items if not item.get("parent_item_id")]
 
@@ -469,11 +449,11 @@ class MagentoConnector(Connector):
     def _order(self, raw: dict) -> OrderData:
         state = raw.get("state")
         if not isinstance(state, str) or not state:
-            raise PermanentError("Magento sent an order without a state", raw=_dump(raw))
+            raise PermanentError("Magento sent an order without a state", raw=payload_text(raw))
         lines = []
         for item in self._parent_items(raw):
             if not isinstance(item.get("item_id"), int):
-                raise PermanentError("Magento sent an order item without an item_id", raw=_dump(raw))
+                raise PermanentError("Magento sent an order item without an item_id", raw=payload_text(raw))
             lines.append(OrderLineData(
                 external_id=str(item["item_id"]), sku=str(item.get("sku") or ""), title=str(item.get("name") or ""),
                 quantity=_quantity(item.get("qty_ordered"), "ordered quantity", raw),
@@ -524,7 +504,7 @@ class MagentoConnector(Connector):
     @staticmethod
     def _product(raw: dict, currency: str) -> ProductData:
         if not isinstance(raw.get("id"), int) or not raw.get("sku"):
-            raise PermanentError("Magento sent a product without an id or SKU", raw=_dump(raw))
+            raise PermanentError("Magento sent a product without an id or SKU", raw=payload_text(raw))
         extension = raw.get("extension_attributes") if isinstance(raw.get("extension_attributes"), dict) else {}
         stock = extension.get("stock_item") if isinstance(extension.get("stock_item"), dict) else {}
         quantity = None
@@ -586,7 +566,7 @@ class MagentoConnector(Connector):
         """One call per hundred SKUs. Magento saves a batch whole or not at all, so a refused batch is retried
         one SKU at a time to tell which ones it refuses."""
         results: list[PushResult] = []
-        for chunk in _chunks(updates, BATCH_SIZE):
+        for chunk in chunked(updates, BATCH_SIZE):
             items = [{"sku": u.sku, "source_code": source, "quantity": u.quantity, "status": 1 if u.quantity > 0 else 0}
                      for u in chunk]
             try:
@@ -645,7 +625,7 @@ class MagentoConnector(Connector):
                 results[id(update)] = PushResult(sku=update.sku, ok=False, error="A price must be a number of at least 0")
             else:
                 valid.append(update)
-        for chunk in _chunks(valid, BATCH_SIZE):
+        for chunk in chunked(valid, BATCH_SIZE):
             prices = [{"sku": u.sku, "price": _number(u.price), "store_id": store_id} for u in chunk]
             response = self._call("POST", "/products/base-prices", json_body={"prices": prices}, operation="write")
             failures = self._json(response, list)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,8 +43,12 @@ from apps.integrations.connectors.base import (
     ProductData,
     PushResult,
     StockUpdate,
+    chunked,
+    screen_push,
+    stock_problem,
 )
 from apps.integrations.connectors.errors import AuthError, ConnectorError, PermanentError
+from apps.integrations.connectors.parsing import payload_text
 from apps.integrations.http import HttpClient, RateLimit, default_classify
 
 logger = logging.getLogger(__name__)
@@ -89,13 +94,7 @@ def _money(value: Any) -> Decimal:
     return amount.quantize(CENT) if amount == amount.quantize(CENT) else amount
 
 
-def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _dump(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, default=str)[:5000]
+_dump = partial(payload_text, limit=5000)
 
 
 class OzonConnector(Connector):
@@ -296,7 +295,7 @@ class OzonConnector(Connector):
         """`/v3/product/info/list` by one kind of id, keyed by that id."""
         found: dict[str, dict] = {}
         key = {"product_id": "id", "offer_id": "offer_id"}[kind]
-        for chunk in _chunks(list(dict.fromkeys(values)), PRODUCTS_PER_PAGE):
+        for chunk in chunked(list(dict.fromkeys(values)), PRODUCTS_PER_PAGE):
             data = self._call("/v3/product/info/list", {kind: list(chunk)}, operation="products")
             items = data.get("items")
             if not isinstance(items, list):
@@ -354,20 +353,10 @@ class OzonConnector(Connector):
         return PushResult(sku=sku, ok=ok, error="" if ok else (words or "Ozon did not update this offer"), raw=answer)
 
     def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
-        results: list[PushResult | None] = [None] * len(updates)
-        valid: list[tuple[int, StockUpdate]] = []
-        seen: set[str] = set()
-        for index, update in enumerate(updates):
-            if not isinstance(update.quantity, int) or isinstance(update.quantity, bool) or update.quantity < 0:
-                results[index] = PushResult(sku=update.sku, ok=False, error="Stock must be a whole number of at least 0")
-            elif update.sku in seen:
-                results[index] = PushResult(sku=update.sku, ok=False, error="This SKU appears twice in one push")
-            else:
-                seen.add(update.sku)
-                valid.append((index, update))
+        results, valid = screen_push(updates, stock_problem)
         if valid:
             warehouse, why = self._warehouse_id()
-            for chunk in _chunks(valid, STOCKS_PER_CALL):
+            for chunk in chunked(valid, STOCKS_PER_CALL):
                 if warehouse is None:
                     for index, update in chunk:
                         results[index] = PushResult(sku=update.sku, ok=False, error=why)
@@ -397,17 +386,8 @@ class OzonConnector(Connector):
         return ""
 
     def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
-        results: list[PushResult | None] = [None] * len(updates)
-        valid: list[tuple[int, PriceUpdate]] = []
-        seen: set[str] = set()
-        for index, update in enumerate(updates):
-            problem = self._price_problem(update) or ("This SKU appears twice in one push" if update.sku in seen else "")
-            if problem:
-                results[index] = PushResult(sku=update.sku, ok=False, error=problem)
-                continue
-            seen.add(update.sku)
-            valid.append((index, update))
-        for chunk in _chunks(valid, PRICES_PER_CALL):
+        results, valid = screen_push(updates, self._price_problem)
+        for chunk in chunked(valid, PRICES_PER_CALL):
             # old_price "0" clears the crossed-out price; Ozon's amounts are decimal strings.
             body = {"prices": [{"offer_id": u.sku, "price": str(u.price.quantize(CENT)),
                                 "old_price": str(u.mrp.quantize(CENT)) if u.mrp is not None else "0",

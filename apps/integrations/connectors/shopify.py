@@ -53,6 +53,7 @@ from apps.integrations.connectors.base import (
     PushResult,
     StockUpdate,
     WebhookMessage,
+    chunked,
 )
 from apps.integrations.connectors.errors import (
     AuthError,
@@ -285,11 +286,6 @@ def _money(value: Any) -> Decimal:
     if not amount.is_finite():
         raise ValueError(f"not an amount: {value}")
     return amount
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _redact_tokens(raw: bytes | str | None) -> str | None:
@@ -709,7 +705,7 @@ class ShopifyConnector(Connector):
         refs = {sku: r for sku, r in given.items() if all(r.get(k) for k in needed)}
         missing = sorted({sku for sku in skus if sku not in refs})
         errors: dict[str, str] = {}
-        for batch in _chunks(missing, SKU_LOOKUP_BATCH):
+        for batch in chunked(missing, SKU_LOOKUP_BATCH):
             search = " OR ".join('sku:"{}"'.format(sku.replace('"', '\\"')) for sku in batch)
             first = min(MAX_INPUT, len(batch) * 2)
             data = self._graphql(VARIANTS_BY_SKU_QUERY, {"first": first, "query": search}, operation="products",
@@ -768,7 +764,7 @@ class ShopifyConnector(Connector):
                     ready.append((index, refs[sku]["inventory_item_id"]))
             if ready:
                 location = self._location_id()
-                for chunk in _chunks(ready, MAX_INPUT):
+                for chunk in chunked(ready, MAX_INPUT):
                     results.update(self._set_quantities(list(chunk), location, updates))
         return [results[i] for i in range(len(updates))]
 
@@ -829,7 +825,7 @@ class ShopifyConnector(Connector):
                 else:
                     by_product.setdefault(refs[update.sku]["product_id"], []).append((index, update))
             for product_id, entries in by_product.items():
-                for chunk in _chunks(entries, MAX_INPUT):
+                for chunk in chunked(entries, MAX_INPUT):
                     results.update(self._set_prices(product_id, list(chunk), refs))
         return [results[i] for i in range(len(updates))]
 

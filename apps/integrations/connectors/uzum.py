@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -42,6 +42,9 @@ from apps.integrations.connectors.base import (
     ProductData,
     PushResult,
     StockUpdate,
+    chunked,
+    screen_push,
+    stock_problem,
 )
 from apps.integrations.connectors.errors import AuthError, ConnectorError, PermanentError
 from apps.integrations.http import RateLimit, default_classify
@@ -88,11 +91,6 @@ def _sums(value: Any, what: str) -> Decimal:
 
 def _epoch_ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
-
-
-def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _error_words(payload: Any) -> str:
@@ -324,18 +322,7 @@ class UzumConnector(Connector):
     # --- stock and prices -------------------------------------------------------------------------------------
 
     def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
-        results: list[PushResult | None] = [None] * len(updates)
-        seen: set[str] = set()
-        valid: list[tuple[int, StockUpdate]] = []
-        for index, update in enumerate(updates):
-            quantity = update.quantity
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-                results[index] = PushResult(sku=update.sku, ok=False, error="Stock must be a whole number of at least 0")
-            elif update.sku in seen:
-                results[index] = PushResult(sku=update.sku, ok=False, error="This SKU appears twice in one push")
-            else:
-                seen.add(update.sku)
-                valid.append((index, update))
+        results, valid = screen_push(updates, stock_problem)
         refs = self._refs([u for _i, u in valid], ("sku_id",)) if valid else {}
         ready = []
         for index, update in valid:
@@ -344,7 +331,7 @@ class UzumConnector(Connector):
                 results[index] = PushResult(sku=update.sku, ok=False, error="Uzum has no SKU with this code in the shop")
             else:
                 ready.append((index, update, ref))
-        for chunk in _chunks(ready, STOCKS_PER_CALL):
+        for chunk in chunked(ready, STOCKS_PER_CALL):
             body = {"skuAmountList": [{
                 "skuId": int(ref["sku_id"]), "skuTitle": ref.get("sku_title", ""), "productTitle": ref.get("product_title", ""),
                 "barcode": str(ref.get("barcode") or ""), "amount": update.quantity, "fbsLinked": True, "dbsLinked": False,
@@ -368,18 +355,7 @@ class UzumConnector(Connector):
         return True, "", data if isinstance(data, dict) else {}
 
     def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
-        results: list[PushResult | None] = [None] * len(updates)
-        seen: set[str] = set()
-        valid: list[tuple[int, PriceUpdate]] = []
-        for index, update in enumerate(updates):
-            problem = self._price_problem(update)
-            if not problem and update.sku in seen:
-                problem = "This SKU appears twice in one push"
-            if problem:
-                results[index] = PushResult(sku=update.sku, ok=False, error=problem)
-                continue
-            seen.add(update.sku)
-            valid.append((index, update))
+        results, valid = screen_push(updates, self._price_problem)
         refs = self._refs([u for _i, u in valid], ("sku_id", "product_id")) if valid else {}
         by_product: dict[str, list[tuple[int, PriceUpdate, dict]]] = {}
         for index, update in valid:

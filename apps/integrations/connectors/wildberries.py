@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,8 +45,10 @@ from apps.integrations.connectors.base import (
     ProductData,
     PushResult,
     StockUpdate,
+    chunked,
 )
 from apps.integrations.connectors.errors import AuthError, ConnectorError, PermanentError
+from apps.integrations.connectors.parsing import payload_text
 from apps.integrations.http import HttpClient, RateLimit, default_classify
 
 logger = logging.getLogger(__name__)
@@ -79,13 +82,7 @@ def _task_status(supplier: str, wb: str) -> OrderStatus | None:
     return None
 
 
-def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _dump(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, default=str)[:5000]
+_dump = partial(payload_text, limit=5000)
 
 
 class WildberriesConnector(Connector):
@@ -220,7 +217,7 @@ class WildberriesConnector(Connector):
 
     def _statuses(self, ids: list[int]) -> dict[int, dict]:
         found: dict[int, dict] = {}
-        for chunk in _chunks(ids, MAX_TASKS):
+        for chunk in chunked(ids, MAX_TASKS):
             data = self._call("POST", "marketplace", "/api/v3/orders/status", json={"orders": list(chunk)})
             answers = data.get("orders") if isinstance(data, dict) else None
             if not isinstance(answers, list):
@@ -333,7 +330,7 @@ class WildberriesConnector(Connector):
         if warehouse is None:
             return
         amounts: dict[str, int] = {}
-        for chunk in _chunks(barcodes, STOCKS_PER_CALL):
+        for chunk in chunked(barcodes, STOCKS_PER_CALL):
             data = self._call("POST", "marketplace", f"/api/v3/stocks/{warehouse}", json={"skus": list(chunk)})
             stocks = data.get("stocks") if isinstance(data, dict) else None
             if not isinstance(stocks, list):
@@ -404,7 +401,7 @@ class WildberriesConnector(Connector):
         if valid:
             warehouse, why = self._warehouse_id()
             refs = self._refs([u for _i, u in valid], "barcode") if warehouse else {}
-            for chunk in _chunks(valid, STOCKS_PER_CALL):
+            for chunk in chunked(valid, STOCKS_PER_CALL):
                 body, sent = [], []
                 for index, update in chunk:
                     barcode = (refs.get(update.sku) or {}).get("barcode")
@@ -463,7 +460,7 @@ class WildberriesConnector(Connector):
             seen.add(update.sku)
             valid.append((index, update, int(base), int(discount)))
         refs = self._refs([u for _i, u, _b, _d in valid], "nm_id") if valid else {}
-        for chunk in _chunks(valid, PRICES_PER_CALL):
+        for chunk in chunked(valid, PRICES_PER_CALL):
             body, sent = [], []
             for index, update, base, discount in chunk:
                 nm = (refs.get(update.sku) or {}).get("nm_id")

@@ -29,9 +29,10 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -59,6 +60,7 @@ from apps.integrations.connectors.base import (
     RatingData,
     StockUpdate,
     WebhookMessage,
+    chunked,
 )
 from apps.integrations.connectors.errors import (
     AuthError,
@@ -67,6 +69,7 @@ from apps.integrations.connectors.errors import (
     RateLimited,
     TransientError,
 )
+from apps.integrations.connectors.parsing import iso_time, payload_text
 from apps.integrations.http import HttpClient, RateLimit, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -111,18 +114,16 @@ ALREADY_SHIPPED = {"completed", "shipped", "delivered"}
 # --- small pure helpers ----------------------------------------------------------------------------------------
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)[:20_000]
 
 
 def _money(value: Any, what: str, raw: Any) -> Decimal:
     """WooCommerce money: strings in most places ("12.50"), JSON numbers in a few (a line's `price`)."""
     if isinstance(value, bool) or value is None:
-        raise PermanentError(f"WooCommerce sent no {what}", raw=_dump(raw))
+        raise PermanentError(f"WooCommerce sent no {what}", raw=payload_text(raw))
     try:
         return Decimal(str(value))
     except InvalidOperation:
-        raise PermanentError(f"WooCommerce sent an unreadable {what}: {str(value)[:40]}", raw=_dump(raw)) from None
+        raise PermanentError(f"WooCommerce sent an unreadable {what}: {str(value)[:40]}", raw=payload_text(raw)) from None
 
 
 def _optional_money(value: Any) -> Decimal | None:
@@ -134,15 +135,8 @@ def _optional_money(value: Any) -> Decimal | None:
         return None
 
 
-def _gmt(value: Any, what: str, raw: Any) -> datetime:
-    """The `*_gmt` fields: ISO 8601 without an offset, in UTC."""
-    if not isinstance(value, str) or not value:
-        raise PermanentError(f"WooCommerce sent no {what}", raw=_dump(raw))
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise PermanentError(f"WooCommerce sent an unreadable {what}: {value[:40]}", raw=_dump(raw)) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+# The `*_gmt` fields: ISO 8601 without an offset, in UTC.
+_gmt = partial(iso_time, platform="WooCommerce")
 
 
 def _gmt_param(value: datetime) -> str:
@@ -155,11 +149,6 @@ def _gmt_param(value: datetime) -> str:
 
 def _decimal_string(value: Decimal) -> str:
     return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
-
-
-def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _header(headers: dict[str, str], name: str) -> str:
@@ -432,7 +421,7 @@ class WooCommerceConnector(Connector):
     @staticmethod
     def _order_key(row: Any) -> tuple[datetime, int]:
         if not isinstance(row, dict) or not isinstance(row.get("id"), int):
-            raise PermanentError("WooCommerce sent an order without an id", raw=_dump(row))
+            raise PermanentError("WooCommerce sent an order without an id", raw=payload_text(row))
         return _gmt(row.get("date_modified_gmt"), "order modified date", row), row["id"]
 
     def _status(self, raw_status: str) -> OrderStatus:
@@ -449,7 +438,7 @@ class WooCommerceConnector(Connector):
     def _order(self, raw: dict) -> OrderData:
         raw_status = raw.get("status")
         if not isinstance(raw_status, str) or not raw_status:
-            raise PermanentError("WooCommerce sent an order without a status", raw=_dump(raw))
+            raise PermanentError("WooCommerce sent an order without a status", raw=payload_text(raw))
         billing = raw.get("billing") if isinstance(raw.get("billing"), dict) else {}
         shipping = raw.get("shipping") if isinstance(raw.get("shipping"), dict) else {}
         address = shipping if shipping.get("address_1") else billing
@@ -458,11 +447,11 @@ class WooCommerceConnector(Connector):
         lines = []
         for item in raw.get("line_items") or []:
             if not isinstance(item, dict):
-                raise PermanentError("WooCommerce sent a malformed order line", raw=_dump(raw))
+                raise PermanentError("WooCommerce sent a malformed order line", raw=payload_text(raw))
             try:
                 quantity = int(item.get("quantity"))
             except (TypeError, ValueError):
-                raise PermanentError("WooCommerce sent an order line without a quantity", raw=_dump(raw)) from None
+                raise PermanentError("WooCommerce sent an order line without a quantity", raw=payload_text(raw)) from None
             line_total = _money(item.get("total"), "order line total", raw)
             # The unit price the buyer paid (after discounts), exact to the paisa; `price` is a float.
             unit = (line_total / quantity).quantize(CENT, rounding=ROUND_HALF_UP) if quantity else \
@@ -502,7 +491,7 @@ class WooCommerceConnector(Connector):
         items: list[ProductData] = []
         for row in rows:
             if not isinstance(row, dict) or not isinstance(row.get("id"), int):
-                raise PermanentError("WooCommerce sent a product without an id", raw=_dump(row))
+                raise PermanentError("WooCommerce sent a product without an id", raw=payload_text(row))
             kind = row.get("type")
             if kind == "variable":
                 items.extend(self._product(v, currency, parent=row) for v in self._variations(row["id"]))
@@ -531,12 +520,12 @@ class WooCommerceConnector(Connector):
         reviews = []
         for row in rows:
             if not isinstance(row, dict) or not isinstance(row.get("id"), int):
-                raise PermanentError("WooCommerce sent a review without an id", raw=_dump(row))
+                raise PermanentError("WooCommerce sent a review without an id", raw=payload_text(row))
             published = _gmt(row.get("date_created_gmt"), "review date", row)
             rating = row.get("rating")
             if isinstance(rating, bool) or not isinstance(rating, int) or not 0 <= rating <= 5:
                 raise PermanentError(f"WooCommerce sent review {row['id']} with a rating of {rating!r}",
-                                     raw=_dump(row))
+                                     raw=payload_text(row))
             if rating and published > since:
                 reviews.append((row, published))
         skus = self._skus_of_products({row.get("product_id") for row, _published in reviews})
@@ -578,7 +567,7 @@ class WooCommerceConnector(Connector):
     @staticmethod
     def _product(raw: dict, currency: str, parent: dict | None = None) -> ProductData:
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), int):
-            raise PermanentError("WooCommerce sent a product without an id", raw=_dump(raw))
+            raise PermanentError("WooCommerce sent a product without an id", raw=payload_text(raw))
         manage = raw.get("manage_stock")
         refs = {"product_id": str(parent["id"] if parent else raw["id"])}
         if parent is not None:
@@ -605,7 +594,7 @@ class WooCommerceConnector(Connector):
     def _refs_by_sku(self, skus: Sequence[str]) -> dict[str, dict[str, str]]:
         """Find products and variations by SKU (WooCommerce's `sku` filter searches both)."""
         found: dict[str, dict[str, str]] = {}
-        for chunk in _chunks(sorted(set(skus)), SKUS_PER_LOOKUP):
+        for chunk in chunked(sorted(set(skus)), SKUS_PER_LOOKUP):
             response = self._call("GET", "/products", operation="products",
                                   params={"sku": ",".join(chunk), "per_page": MAX_PAGE_SIZE})
             for row in self._json(response, list):
@@ -637,7 +626,7 @@ class WooCommerceConnector(Connector):
             except ValueError:
                 results[index] = PushResult(sku=sku, ok=False, error=f"Not a WooCommerce product id: {item_id!r}")
         for path, group in groups.items():
-            for chunk in _chunks(group, BATCH_SIZE):
+            for chunk in chunked(group, BATCH_SIZE):
                 try:
                     response = self._call("POST", path, json_body={"update": [item for _i, _s, item in chunk]},
                                           operation="batch", timeout=max(self.http.timeout, BATCH_TIMEOUT))
@@ -965,27 +954,18 @@ class WooCommerceConnector(Connector):
             if len(rows) < MAX_PAGE_SIZE:
                 break
             page += 1
-        ids: list[str] = []
-        created: list[str] = []
-        try:
-            for topic in WEBHOOK_TOPICS:
-                body = {"name": f"Haat: {topic}", "topic": topic, "delivery_url": callback_url, "secret": secret,
-                        "status": "active"}
-                if topic in existing:
-                    row = self._json(self._call("PUT", f"/webhooks/{existing[topic]}", json_body=body,
-                                                operation="webhooks"), dict)
-                else:
-                    row = self._json(self._call("POST", "/webhooks", json_body=body, operation="webhooks"), dict)
-                    created.append(str(row.get("id")))
-                ids.append(str(row.get("id")))
-        except ConnectorError:
-            if created:
-                try:
-                    self.unregister_webhooks(webhook_ids=created)
-                except ConnectorError:
-                    logger.warning("could not remove the webhooks just made on connection %s", self.context.connection_id)
-            raise
-        return ids
+
+        def subscribe(topic: str) -> tuple[str, bool]:
+            body = {"name": f"Haat: {topic}", "topic": topic, "delivery_url": callback_url, "secret": secret,
+                    "status": "active"}
+            if topic in existing:
+                row = self._json(self._call("PUT", f"/webhooks/{existing[topic]}", json_body=body,
+                                            operation="webhooks"), dict)
+            else:
+                row = self._json(self._call("POST", "/webhooks", json_body=body, operation="webhooks"), dict)
+            return str(row.get("id")), topic not in existing
+
+        return self._subscribe_each(WEBHOOK_TOPICS, subscribe)
 
     def unregister_webhooks(self, *, webhook_ids: Sequence[str]) -> None:
         """Delete the subscriptions (`force=true`: webhooks cannot be trashed). One already gone is fine."""

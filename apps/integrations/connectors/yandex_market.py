@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,8 +47,10 @@ from apps.integrations.connectors.base import (
     ProductData,
     PushResult,
     StockUpdate,
+    chunked,
 )
 from apps.integrations.connectors.errors import AuthError, ConnectorError, PermanentError
+from apps.integrations.connectors.parsing import iso_time
 from apps.integrations.http import RateLimit, default_classify
 
 logger = logging.getLogger(__name__)
@@ -98,24 +101,12 @@ def _money(value: Any, what: str) -> Decimal:
     return Decimal(value)
 
 
-def _parse_datetime(value: Any, what: str) -> datetime:
-    if not isinstance(value, str) or not value:
-        raise PermanentError(f"Yandex Market sent no {what}", raw=json.dumps(value, default=str))
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise PermanentError(f"Yandex Market sent an unreadable {what}: {value[:40]}", raw=value) from None
-    # Yandex documents ISO 8601 with an offset; a bare time is Moscow's (UTC+3), the API's home zone.
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=MSK)).astimezone(UTC)
+# Yandex documents ISO 8601 with an offset; a bare time is Moscow's (UTC+3), the API's home zone.
+_parse_datetime = partial(iso_time, platform="Yandex Market", naive_zone=MSK)
 
 
 def _utc_iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _error_words(payload: Any) -> str:
@@ -412,7 +403,7 @@ class YandexMarketConnector(Connector):
                 seen.add(update.sku)
                 valid.append((index, update))
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        for chunk in _chunks(valid, STOCKS_PER_CALL):
+        for chunk in chunked(valid, STOCKS_PER_CALL):
             body = {"skus": [{"sku": u.sku, "items": [{"count": u.quantity, "updatedAt": stamp}]} for _i, u in chunk]}
             answers = self._batch("PUT", f"/v2/campaigns/{self._campaign_id()}/offers/stocks", "stocks", body,
                                   [u.sku for _i, u in chunk])
@@ -433,7 +424,7 @@ class YandexMarketConnector(Connector):
                 continue
             seen.add(update.sku)
             valid.append((index, offer))
-        for chunk in _chunks(valid, PRICES_PER_CALL):
+        for chunk in chunked(valid, PRICES_PER_CALL):
             answers = self._batch("POST", f"/v2/businesses/{self._business_id()}/offer-prices/updates", "prices",
                                   {"offers": [o for _i, o in chunk]}, [o["offerId"] for _i, o in chunk])
             for index, offer in chunk:

@@ -1,14 +1,19 @@
 """The shared connector test suite: every connector's test file mixes this in and supplies a sandbox account.
 
-A subclass sets `platform` and implements `make_account()` and `make_connector(account, base,
-bad_credentials=False)`. The tests run the connector unchanged against the in-process sandbox and
-compare what it returns with the sandbox's ground truth (apps/sandbox/dataset.py's neutral shapes).
+A subclass sets `platform` and implements `make_account()` and either `make_connector(account, base,
+bad_credentials=False)` or, for a connector built from its sandbox module's credentials and config alone,
+the attributes `connector_class`, `sandbox` and `wrong_credentials`. The tests run the connector unchanged
+against the in-process sandbox and compare what it returns with the sandbox's ground truth
+(apps/sandbox/dataset.py's neutral shapes). `sandbox_context` builds the same context for a file's own tests.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import ModuleType
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -16,6 +21,7 @@ from django.utils import timezone
 from apps.integrations.connectors.base import (
     AuthKind,
     Capability,
+    ConnectionContext,
     Connector,
     FulfilmentData,
     FulfilmentLine,
@@ -26,9 +32,43 @@ from apps.integrations.connectors.base import (
 )
 from apps.integrations.connectors.errors import AuthError, PermanentError, RateLimited
 from apps.integrations.connectors.registry import get_connector_class
+from apps.integrations.http import HttpClient
 from apps.sandbox import dataset
 from apps.sandbox.http import clear_forced_faults, force_faults
 from apps.sandbox.models import SandboxAccount
+from apps.sandbox.transport import SANDBOX_TEST_ORIGIN, sandbox_session
+
+SANDBOX_BASE = SANDBOX_TEST_ORIGIN + "/sandbox"
+
+
+def sandbox_context(sandbox: ModuleType, account: SandboxAccount, *, connection_id: str, base: str = SANDBOX_BASE,
+                    credentials: dict | None = None, config: dict | None = None, **context) -> ConnectionContext:
+    """A connection to a sandbox account as the demo makes it: the sandbox module's credentials (or `credentials`
+    instead) and its config for `base` updated by `config`; other ConnectionContext fields pass through."""
+    return ConnectionContext(
+        connection_id=connection_id,
+        credentials=credentials if credentials is not None else sandbox.connection_credentials(account),
+        config={**sandbox.connection_config(account, base), **(config or {})},
+        **context,
+    )
+
+
+def unpaced_connector(connector_class: type[Connector], sandbox: ModuleType, account: SandboxAccount, base: str, *,
+                      page_size: int = 25, recorder: Callable[[Any], Any] | None = None, credentials: dict | None = None,
+                      **config) -> Connector:
+    """A store connector on the in-process sandbox, `credentials` merged over the sandbox's, without its own pacing.
+
+    The pacing (rate_limits) is the HTTP layer's, tested in test_http.py: here it would only slow the suite. The
+    platform's 429s are still answered and honoured. `recorder(session)` keeps every exchange, for spec checks.
+    """
+    context = sandbox_context(sandbox, account, connection_id=f"test-{account.account_id}", base=base,
+                              credentials={**sandbox.connection_credentials(account), **(credentials or {})},
+                              config={"page_size": page_size, **config})
+    session = sandbox_session()
+    http = HttpClient(connection_key=context.connection_id, rate_limits={}, session=session)
+    if recorder is not None:
+        http.recorder = recorder(session)
+    return connector_class(context, http=http)
 
 
 def collect_orders(connector: Connector, since: datetime) -> tuple[list[OrderData], int]:
@@ -67,8 +107,14 @@ class ConnectorContract:
     def make_account(self) -> SandboxAccount:
         raise NotImplementedError
 
+    connector_class: type[Connector]
+    sandbox: ModuleType  # apps.sandbox.platforms.<slug>: connection_credentials(account), connection_config(account, base)
+    wrong_credentials: dict  # merged over the sandbox's credentials for the bad-credentials test
+
     def make_connector(self, account: SandboxAccount, base: str, *, bad_credentials: bool = False) -> Connector:
-        raise NotImplementedError
+        credentials = {**self.sandbox.connection_credentials(account), **(self.wrong_credentials if bad_credentials else {})}
+        return self.connector_class(sandbox_context(self.sandbox, account, connection_id=f"contract-{account.pk}", base=base,
+                                                    credentials=credentials, config={"page_size": self.page_size}))
 
     # --- fixtures ------------------------------------------------------------------------------------------
 

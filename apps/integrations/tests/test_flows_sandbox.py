@@ -358,7 +358,7 @@ def test_amazon_marketplace_is_a_choice(browser, tenant, amazon_seller):
 def test_amazon_authorization_connects_and_goes_active(browser, tenant, amazon_seller, sandbox_base):
     _amazon, account = amazon_seller
     location = start_amazon(browser, tenant["shg"])
-    assert location.startswith(f"{sandbox_base}/amazon/apps/authorize/consent?")
+    assert location.startswith(f"{sandbox_base}/amazon/eu/apps/authorize/consent?"), "Amazon.in is in the EU region"
     assert parse_qs(urlsplit(location).query)["application_id"] == [settings.AMAZON_SP_APP_ID]
     path, params = callback_path(amazon_consent(browser, location, account.account_id))
     assert set(params) >= {"state", "selling_partner_id", "spapi_oauth_code"}
@@ -369,9 +369,9 @@ def test_amazon_authorization_connects_and_goes_active(browser, tenant, amazon_s
     assert connection.external_account_id == account.account_id
     assert connection.config["base_url"] == f"{sandbox_base}/amazon"
     assert connection.config["marketplace_ids"] == ["A21TJRUUN4KGV"]
-    assert connection.credentials["refresh_token"].startswith("Atzr|")
+    assert connection.credentials["regions"]["eu"]["refresh_token"].startswith("Atzr|")
     page = page_text(browser.get(response["Location"]))
-    assert connection.credentials["refresh_token"] not in page
+    assert connection.credentials["regions"]["eu"]["refresh_token"] not in page
 
 
 def test_amazon_replayed_code_is_refused_by_login_with_amazon(browser, tenant, amazon_seller):

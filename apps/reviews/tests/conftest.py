@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.cache import cache
-from rest_framework.test import APIClient
 
 from apps.accounts.models import Membership, Organization
 from apps.accounts.services import partner_token_create
 from apps.catalog.models import Product, Variant
 from apps.integrations.connectors.base import RatingData
 from apps.reviews.services import reviews_upsert
+from tests.api.conftest import _fresh_throttle_counts, client_for  # noqa: F401  (an autouse fixture, a helper)
 from tests.factories import make_connection, make_org, make_shg, make_user
 
 START = datetime(2026, 11, 1, 9, tzinfo=UTC)
@@ -24,13 +23,6 @@ def rating(n: int, stars: int = 5, sku: str = "PICKLE-1", **fields) -> RatingDat
             "raw": {"id": n, "reviewer_email": f"buyer{n}@example.org"}}
     data.update(fields)
     return RatingData(**data)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counts():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -58,9 +50,3 @@ def world(db):
     return {"federation": federation, "own": own, "served": served, "ngo": ngo, "woo": woo, "amazon": amazon,
             "foreign": foreign, "product": product, "variant": variant, "key": key, "ngo_key": ngo_key,
             "coordinator": coordinator}
-
-
-def client_for(key: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    return client

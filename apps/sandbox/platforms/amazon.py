@@ -41,7 +41,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template import engines
-from django.urls import path
+from django.urls import include, path, re_path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
@@ -52,15 +52,23 @@ from apps.sandbox.models import SandboxAccount, SandboxObject
 
 PLATFORM = "amazon"
 
-# The marketplaces a sandbox seller may sell on: id -> facts Amazon reports about it.
+# The marketplaces a sandbox seller may sell on: id -> facts Amazon reports about it, and its SP-API region.
 MARKETPLACES: dict[str, dict[str, str]] = {
-    "A21TJRUUN4KGV": {"name": "Amazon.in", "country": "IN", "currency": "INR", "language": "en_IN", "domain": "amazon.in"},
-    "ATVPDKIKX0DER": {"name": "Amazon.com", "country": "US", "currency": "USD", "language": "en_US", "domain": "amazon.com"},
-    "A2EUQ1WTGCTBG2": {"name": "Amazon.ca", "country": "CA", "currency": "CAD", "language": "en_CA", "domain": "amazon.ca"},
+    "A21TJRUUN4KGV": {"name": "Amazon.in", "country": "IN", "currency": "INR", "language": "en_IN", "domain": "amazon.in",
+                      "region": "eu"},
+    "ATVPDKIKX0DER": {"name": "Amazon.com", "country": "US", "currency": "USD", "language": "en_US", "domain": "amazon.com",
+                      "region": "na"},
+    "A2EUQ1WTGCTBG2": {"name": "Amazon.ca", "country": "CA", "currency": "CAD", "language": "en_CA", "domain": "amazon.ca",
+                       "region": "na"},
     "A1F83G8C2ARO7P": {"name": "Amazon.co.uk", "country": "GB", "currency": "GBP", "language": "en_GB",
-                       "domain": "amazon.co.uk"},
-    "A1PA6795UKMFR9": {"name": "Amazon.de", "country": "DE", "currency": "EUR", "language": "de_DE", "domain": "amazon.de"},
+                       "domain": "amazon.co.uk", "region": "eu"},
+    "A1PA6795UKMFR9": {"name": "Amazon.de", "country": "DE", "currency": "EUR", "language": "de_DE", "domain": "amazon.de",
+                       "region": "eu"},
+    "A19VAU5U5O7RUS": {"name": "Amazon.sg", "country": "SG", "currency": "SGD", "language": "en_SG", "domain": "amazon.sg",
+                       "region": "fe"},
 }
+# SP-API regions: each has its own endpoint, Seller Central consent and authorisations (/sandbox/amazon/<region>/).
+REGIONS = ("na", "eu", "fe")
 INDIA = "A21TJRUUN4KGV"
 
 # Default usage plans (requests per second) per operation, sent back in x-amzn-RateLimit-Limit.
@@ -195,6 +203,11 @@ def _currency(account: SandboxAccount) -> str:
     return MARKETPLACES[account_marketplace(account)]["currency"]
 
 
+def account_region(account: SandboxAccount) -> str:
+    """The SP-API region of the seller's account: a seller has one account, with its own tokens, per region."""
+    return MARKETPLACES[account_marketplace(account)]["region"]
+
+
 def account_marketplaces(account: SandboxAccount) -> list[str]:
     """Every marketplace the seller participates in, its home marketplace first (one, unless `add_marketplaces`)."""
     primary = account_marketplace(account)
@@ -230,6 +243,9 @@ def add_marketplaces(account: SandboxAccount, marketplace_ids: list[str]) -> San
     unknown = [m for m in marketplace_ids if m not in MARKETPLACES]
     if unknown:
         raise ValueError(f"Unknown marketplace(s): {', '.join(unknown)}")
+    elsewhere = [m for m in marketplace_ids if MARKETPLACES[m]["region"] != account_region(account)]
+    if elsewhere:
+        raise ValueError(f"Marketplace(s) of another region need an account of that region: {', '.join(elsewhere)}")
     dataset.ensure_seeded(account)
     account.settings = {**account.settings, "marketplace_ids": [m for m in marketplace_ids
                                                                 if m != account_marketplace(account)]}
@@ -256,18 +272,25 @@ def add_marketplaces(account: SandboxAccount, marketplace_ids: list[str]) -> San
 # --- Amazon's identifiers for the neutral data ------------------------------------------------------------------
 
 
-def amazon_order_id(neutral_id: str) -> str:
-    """Amazon's 3-7-7 order id for a neutral order id (deterministic, reversible)."""
+# The first group of an order id per region (Amazon.in's orders start 40x, Amazon.com's 11x): one seller's accounts
+# in two regions number their orders alike in the neutral data, and Amazon's order ids are unique across regions.
+ORDER_ID_BASE = {"eu": 402, "na": 111, "fe": 503}
+
+
+def amazon_order_id(neutral_id: str, region: str = "eu") -> str:
+    """Amazon's 3-7-7 order id for a neutral order id of an account in `region` (deterministic, reversible)."""
     n = int(neutral_id)
-    return f"{402 + n % 6:03d}-{n:07d}-{(n * 7919 + 1234567) % 10**7:07d}"
+    return f"{ORDER_ID_BASE[region] + n % 6:03d}-{n:07d}-{(n * 7919 + 1234567) % 10**7:07d}"
 
 
-def neutral_order_id(order_id: str) -> str | None:
+def neutral_order_id(order_id: str, region: str | None = None) -> str | None:
+    """The neutral id behind an Amazon order id (of `region`'s numbering when given), or None."""
     parts = order_id.split("-")
     if len(parts) != 3 or not all(p.isdigit() for p in parts) or [len(p) for p in parts] != [3, 7, 7]:
         return None
     neutral = str(int(parts[1]))
-    return neutral if amazon_order_id(neutral) == order_id else None
+    regions = [region] if region else list(ORDER_ID_BASE)
+    return neutral if any(amazon_order_id(neutral, r) == order_id for r in regions) else None
 
 
 def order_item_id(line_id: str) -> str:
@@ -304,11 +327,14 @@ def _new_refresh_token() -> str:
     return "Atzr|" + secrets.token_urlsafe(48)
 
 
-def create_demo_account(account_id: str, name: str) -> SandboxAccount:
-    """A sandbox seller (selling partner id `account_id`) on Amazon.in, self-authorised for Haat's app.
+def create_demo_account(account_id: str, name: str, *, marketplace_id: str = INDIA) -> SandboxAccount:
+    """A sandbox seller (selling partner id `account_id`) on one marketplace (Amazon.in unless told), self-authorised
+    for Haat's app in that marketplace's region.
 
     Idempotent: a second call returns the same account and the same demo refresh token.
     """
+    if marketplace_id not in MARKETPLACES:
+        raise ValueError(f"Unknown marketplace {marketplace_id}")
     account = SandboxAccount._default_manager.filter(platform=PLATFORM, account_id=account_id).first()
     if account is not None:
         if account.name != name:
@@ -318,8 +344,8 @@ def create_demo_account(account_id: str, name: str) -> SandboxAccount:
     refresh_token = _new_refresh_token()
     account = dataset.account_create(
         platform=PLATFORM, account_id=account_id, name=name, secrets={"refresh_token": refresh_token},
-        settings_={"marketplace_id": INDIA, "currency": "INR", "marketplace_fulfilment": True, "sku_prefix": "AMZ",
-                   "store_name": name},
+        settings_={"marketplace_id": marketplace_id, "currency": MARKETPLACES[marketplace_id]["currency"],
+                   "marketplace_fulfilment": True, "sku_prefix": "AMZ", "store_name": name},
     )
     _register_refresh_token(account, refresh_token, registered_app()["client_id"])
     return account
@@ -336,18 +362,29 @@ def issue_access_token(account: SandboxAccount, *, refresh_key: str = "") -> tup
     return token, expires_at
 
 
-def connection_config(account: SandboxAccount, sandbox_root: str) -> dict[str, Any]:
-    """What a Haat Connection for this seller keeps in `config`: the sandbox API root, marketplace and seller id
-    (as the OAuth exchange stores them)."""
-    return {"base_url": f"{sandbox_root.rstrip('/')}/{PLATFORM}", "marketplace_ids": [account_marketplace(account)],
-            "selling_partner_id": account.account_id}
+def connection_config(account: SandboxAccount, sandbox_root: str, *other_regions: SandboxAccount) -> dict[str, Any]:
+    """What a Haat Connection for this seller keeps in `config` (as the OAuth exchange and adding regions store it):
+    the sandbox API root, the marketplaces, the home region and each region's selling partner id. `other_regions`
+    are the same seller's accounts in other regions."""
+    accounts = [account, *other_regions]
+    if len({account_region(a) for a in accounts}) != len(accounts):
+        raise ValueError("One account per region")
+    return {"base_url": f"{sandbox_root.rstrip('/')}/{PLATFORM}",
+            "marketplace_ids": [account_marketplace(a) for a in accounts], "selling_partner_id": account.account_id,
+            "selling_partner_ids": {account_region(a): a.account_id for a in accounts},
+            "home_region": account_region(account)}
 
 
-def connection_credentials(account: SandboxAccount) -> dict[str, Any]:
-    """What a just-authorised Connection holds: the refresh token and a fresh access token with its expiry."""
-    refresh_token = account.secrets["refresh_token"]
-    token, expires_at = issue_access_token(account, refresh_key=_digest(refresh_token))
-    return {"refresh_token": refresh_token, "access_token": token, "access_token_expires_at": expires_at.isoformat()}
+def connection_credentials(account: SandboxAccount, *other_regions: SandboxAccount) -> dict[str, Any]:
+    """What a just-authorised Connection holds, per region: the refresh token and a fresh access token with its
+    expiry."""
+    regions = {}
+    for each in (account, *other_regions):
+        refresh_token = each.secrets["refresh_token"]
+        token, expires_at = issue_access_token(each, refresh_key=_digest(refresh_token))
+        regions[account_region(each)] = {"refresh_token": refresh_token, "access_token": token,
+                                         "access_token_expires_at": expires_at.isoformat()}
+    return {"regions": regions}
 
 
 def revoke_authorization(account: SandboxAccount) -> None:
@@ -447,7 +484,7 @@ def render_order(account: SandboxAccount, order: dict, included: set[str]) -> di
     status = fulfillment_status(order)
     shipped = _shipped_quantities(order)
     rendered: dict[str, Any] = {
-        "orderId": amazon_order_id(order["id"]),
+        "orderId": amazon_order_id(order["id"], account_region(account)),
         "createdTime": order["created_at"],
         "lastUpdatedTime": order["updated_at"],
         "programs": ["PRIME"] if afn else [],
@@ -591,8 +628,9 @@ def _lwa_error(status: int, error: str, description: str) -> HttpResponse:
                          headers={"x-amzn-RequestId": str(uuid.uuid4()), "Cache-Control": "no-store"})
 
 
-def _authenticate(request: HttpRequest) -> tuple[SandboxAccount | None, HttpResponse | None]:
-    """The seller an SP-API call acts for, from its x-amz-access-token; or Amazon's 403."""
+def _authenticate(request: HttpRequest, region: str | None = None) -> tuple[SandboxAccount | None, HttpResponse | None]:
+    """The seller an SP-API call acts for, from its x-amz-access-token; or Amazon's 403, also for a token of
+    another region than the endpoint's (the unprefixed paths are the single-region sandbox of old)."""
     token = request.headers.get("x-amz-access-token", "")
     if not token:
         return None, sp_error(403, "Unauthorized", MSG_DENIED, "")
@@ -603,6 +641,8 @@ def _authenticate(request: HttpRequest) -> tuple[SandboxAccount | None, HttpResp
     if dataset.parse_iso(row.data["expires_at"]) <= timezone.now():
         return None, sp_error(403, "Unauthorized", MSG_DENIED, DETAIL_EXPIRED)
     account = row.account
+    if region is not None and account_region(account) != region:
+        return None, sp_error(403, "Unauthorized", MSG_DENIED, DETAIL_INVALID)
     if not account.seeded:
         dataset.ensure_seeded(account)
     return account, None
@@ -613,10 +653,10 @@ def sp_api(operation: str, methods: tuple[str, ...]):
 
     def decorator(view):
         @sandbox_endpoint(server_error=_server_error, rate_limited=lambda: _quota_exceeded(operation))
-        def wrapper(request: HttpRequest, *args, **kwargs):
+        def wrapper(request: HttpRequest, *args, region: str | None = None, **kwargs):
             if request.method not in methods:
                 return HttpResponseNotAllowed(methods)
-            account, error = _authenticate(request)
+            account, error = _authenticate(request, region)
             if error is not None:
                 return error
             try:
@@ -809,7 +849,7 @@ def _validate_package(body: Any, account: SandboxAccount) -> dict:
 
 @sp_api("confirmShipment", ("POST",))
 def confirm_shipment(request: HttpRequest, account: SandboxAccount, order_id: str) -> HttpResponse:
-    neutral_id = neutral_order_id(order_id)
+    neutral_id = neutral_order_id(order_id, account_region(account))
     row = dataset.objects(account, "order").filter(key=neutral_id).first() if neutral_id else None
     if row is None:
         return sp_error(404, "NotFound", "The specified resource does not exist.", f"Order {order_id} was not found.",
@@ -1311,8 +1351,11 @@ def _redirect_back(redirect_uri: str, params: dict[str, str]) -> HttpResponseRed
                                                                       status=500),
                   rate_limited=lambda: _consent_page(None, error="Too many requests. Please try again.", status=503))
 @csrf_protect
-def consent(request: HttpRequest) -> HttpResponse:
-    """Seller Central's consent page of the website authorization workflow (/apps/authorize/consent)."""
+def consent(request: HttpRequest, region: str | None = None) -> HttpResponse:
+    """Seller Central's consent page of the website authorization workflow (/apps/authorize/consent).
+
+    Under /<region>/ it is that region's Seller Central: only the region's seller accounts sign in there, and
+    the code it grants gives tokens that work on that region's endpoint only."""
     source = request.POST if request.method == "POST" else request.GET
     application_id, state = source.get("application_id", ""), source.get("state", "")
     redirect_uri, version = source.get("redirect_uri", ""), source.get("version", "")
@@ -1329,7 +1372,8 @@ def consent(request: HttpRequest) -> HttpResponse:
     if urlsplit(redirect_uri).scheme not in ("http", "https") or not urlsplit(redirect_uri).netloc:
         return _consent_page(request, error="The redirect_uri is missing or not a registered OAuth redirect URI.",
                              status=400)
-    accounts = list(SandboxAccount._default_manager.filter(platform=PLATFORM).order_by("name"))
+    accounts = [a for a in SandboxAccount._default_manager.filter(platform=PLATFORM).order_by("name")
+                if region is None or account_region(a) == region]
     if request.method == "GET":
         hidden = [(k, v) for k, v in (("application_id", application_id), ("state", state),
                                       ("redirect_uri", redirect_uri), ("version", version)) if v]
@@ -1392,8 +1436,8 @@ def sandbox_create_order(request: HttpRequest) -> HttpResponse:
     return json_response({"orderId": rendered["orderId"], "order": rendered}, status=201)
 
 
-urlpatterns = [
-    path("auth/o2/token", lwa_token, name="lwa_token"),
+# One region's SP-API endpoint and Seller Central, served at /sandbox/amazon/<region>/ (sellingpartnerapi-na|eu|fe).
+region_urlpatterns = [
     path("apps/authorize/consent", consent, name="consent"),
     path("sellers/v1/marketplaceParticipations", marketplace_participations, name="marketplace_participations"),
     path("orders/2026-01-01/orders", search_orders, name="search_orders"),
@@ -1401,5 +1445,13 @@ urlpatterns = [
     path("fba/inventory/v1/summaries", inventory_summaries, name="inventory_summaries"),
     path("listings/2021-08-01/items/<str:seller_id>", search_listings_items, name="search_listings_items"),
     path("listings/2021-08-01/items/<str:seller_id>/<path:sku>", listings_item, name="listings_item"),
+]
+
+urlpatterns = [
+    # Login with Amazon is one service for every region (api.amazon.com).
+    path("auth/o2/token", lwa_token, name="lwa_token"),
+    re_path(r"^(?P<region>na|eu|fe)/", include((region_urlpatterns, "region"))),
+    # The paths without a region answer any region's token: the single-region sandbox that came first.
+    *region_urlpatterns,
     path("_sandbox/orders", sandbox_create_order, name="create_order"),
 ]

@@ -52,8 +52,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.sandbox import dataset
 from apps.sandbox import http as sandbox_http
-from apps.sandbox.http import read_json, sandbox_endpoint
+from apps.sandbox.http import DemoOrderRefused, read_demo_order, read_json, sandbox_endpoint
 from apps.sandbox.models import SandboxAccount, SandboxObject
+from apps.sandbox.shop import checkout
 
 PLATFORM = "bigcommerce"
 HASH_PATTERN = re.compile(r"^[a-z0-9]{1,20}$")
@@ -153,24 +154,7 @@ def create_order(account: SandboxAccount, *, skus: list[tuple[str, int]] | None 
                  sandbox_root: str | None = None) -> dict:
     """A buyer just checked out: an Awaiting Fulfillment order, stock reduced, `store/order/created` sent to
     every active hook. Returns the neutral order."""
-    dataset.ensure_seeded(account)
-    with transaction.atomic():
-        rows = {row.key: row for row in dataset.objects(account, "product").select_for_update()}
-        lines = list(skus) if skus is not None else [(sku, 1) for sku in sorted(rows)
-                                                     if int(rows[sku].data.get("quantity") or 0) > 0][:2]
-        if not lines:
-            raise ValueError("Every product of this store is out of stock")
-        for sku, quantity in lines:
-            if sku not in rows:
-                raise ValueError(f"No product with SKU {sku} in this store")
-            if int(rows[sku].data.get("quantity") or 0) < quantity:
-                raise ValueError(f"Not enough stock of {sku}")
-        order = dataset.order_create(account, skus=lines)
-        now = _now()
-        for sku, quantity in lines:
-            rows[sku].data["quantity"] = int(rows[sku].data["quantity"]) - quantity
-            rows[sku].updated_at = now
-        SandboxObject.objects.bulk_update([rows[sku] for sku, _q in lines], ["data", "updated_at"])
+    order = checkout(account, skus, not_enough=lambda sku, _product, _stock: f"Not enough stock of {sku}")
     deliver(account, "store/order/created", int(order["id"]))
     return order
 
@@ -732,22 +716,12 @@ def demo_order_view(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(status=405)
         response["Allow"] = "POST"
         return response
-    body = read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("account_id"), str):
-        return JsonResponse({"error": "account_id (the store id) is required"}, status=400)
-    account = SandboxAccount._default_manager.filter(platform=PLATFORM, account_id=body["account_id"]).first()
-    if account is None:
-        return JsonResponse({"error": "No sandbox store with that account_id"}, status=404)
-    skus = None
-    if body.get("skus") is not None:
-        rows = body["skus"]
-        if not isinstance(rows, list) or not all(isinstance(s, dict) for s in rows):
-            return JsonResponse({"error": "skus must be a list of {sku, quantity}"}, status=400)
-        skus = [(str(s.get("sku", "")), s.get("quantity", 1)) for s in rows]
-        if not all(isinstance(q, int) and not isinstance(q, bool) and q > 0 for _s, q in skus):
-            return JsonResponse({"error": "quantities must be whole numbers of at least 1"}, status=400)
     try:
+        account, skus = read_demo_order(request, platform=PLATFORM, not_found="No sandbox store with that account_id",
+                                        account_required="account_id (the store id) is required", whole_quantities=True)
         order = create_order(account, skus=skus)
+    except DemoOrderRefused as exc:
+        return JsonResponse({"error": exc.message}, status=exc.status)
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     root = request.build_absolute_uri(request.path.split(f"/{PLATFORM}/", 1)[0])

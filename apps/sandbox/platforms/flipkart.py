@@ -37,8 +37,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
-from functools import wraps
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -48,8 +47,9 @@ from django.urls import path, re_path
 from django.utils import timezone as dj_timezone
 
 from apps.sandbox import dataset
-from apps.sandbox.http import json_response, read_json, sandbox_endpoint
+from apps.sandbox.http import DemoOrderRefused, json_response, platform_api, read_demo_order, read_json, sandbox_endpoint
 from apps.sandbox.models import SandboxAccount, SandboxObject
+from apps.sandbox.shop import round_prices_once, whole_units
 
 PLATFORM = "flipkart"
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -164,21 +164,7 @@ def connection_credentials(account: SandboxAccount) -> dict:
 
 def prepare(account: SandboxAccount) -> None:
     """Seed the account once, with whole-rupee listing prices (Flipkart's price fields are integers)."""
-    if account.seeded and account.settings.get("whole_rupee_prices"):
-        return
-    with transaction.atomic():
-        dataset.ensure_seeded(account)
-        locked = SandboxAccount._default_manager.select_for_update().get(pk=account.pk)
-        if not locked.settings.get("whole_rupee_prices"):
-            rows = list(dataset.objects(locked, "product"))
-            for row in rows:
-                price = _whole(row.data["price"])
-                row.data["price"] = dataset.money(price)
-                row.data["mrp"] = dataset.money(max(_whole(row.data.get("mrp") or price), price))
-            SandboxObject.objects.bulk_update(rows, ["data"])
-            locked.settings["whole_rupee_prices"] = True
-            locked.save(update_fields=["settings"])
-        account.settings, account.seeded = locked.settings, True
+    round_prices_once(account, flag="whole_rupee_prices")
 
 
 def create_order(account: SandboxAccount, *, skus: list[tuple[str, int]] | None = None) -> dict:
@@ -274,47 +260,32 @@ def rate_limited() -> HttpResponse:
 endpoint = sandbox_endpoint(server_error=server_error, rate_limited=rate_limited)
 
 
-def _bearer_account(request: HttpRequest) -> tuple[SandboxAccount | None, HttpResponse | None]:
+def _bearer_account(request: HttpRequest, _kwargs: dict) -> SandboxAccount | HttpResponse:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     bearer = 'Bearer realm="oauth2-resource"'
     if scheme.lower() != "bearer" or not token.strip():
-        return None, oauth_error(401, "unauthorized", "Full authentication is required to access this resource",
-                                 challenge=bearer)
+        return oauth_error(401, "unauthorized", "Full authentication is required to access this resource",
+                           challenge=bearer)
     row = (SandboxObject.objects.select_related("account")
            .filter(account__platform=PLATFORM, kind="token", key=token.strip()).first())
     invalid = f'{bearer}, error="invalid_token"'
     if row is None or row.data.get("revoked") or row.account.secrets.get("revoked"):
-        return None, oauth_error(401, "invalid_token", "Invalid access token", challenge=invalid)
+        return oauth_error(401, "invalid_token", "Invalid access token", challenge=invalid)
     if dataset.parse_iso(row.data["expires_at"]) <= dj_timezone.now():
-        return None, oauth_error(401, "invalid_token", "Access token expired", challenge=invalid)
+        return oauth_error(401, "invalid_token", "Access token expired", challenge=invalid)
     account = row.account
     if account.settings.get("api_suspended"):
-        return None, oauth_error(403, "access_denied", "Access is denied")
+        return oauth_error(403, "access_denied", "Access is denied")
     prepare(account)
-    return account, None
+    return account
 
 
-def seller_api(*methods: str):
-    """A Flipkart API view: fault injection, the method check, bearer auth, 400s in the platform's shape."""
-
-    def decorator(view: Callable[..., HttpResponse]):
-        @endpoint
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs):
-            if request.method not in methods:
-                return api_error(405, f"Request method '{request.method}' is not supported", path_=request.path)
-            account, refusal = _bearer_account(request)
-            if refusal is not None:
-                return refusal
-            try:
-                return view(request, account, *args, **kwargs)
-            except BadRequest as exc:
-                return api_error(400, str(exc), path_=request.path)
-
-        return wrapper
-
-    return decorator
+# A Flipkart API view: fault injection, the method check, bearer auth, 400s in the platform's shape.
+seller_api = platform_api(
+    endpoint=endpoint, authenticate=_bearer_account, handled=BadRequest,
+    wrong_method=lambda request: api_error(405, f"Request method '{request.method}' is not supported", path_=request.path),
+    render_error=lambda request, exc: api_error(400, str(exc), path_=request.path))
 
 
 # --- rendering ------------------------------------------------------------------------------------------------
@@ -332,10 +303,6 @@ def _parse_when(value: Any, field: str) -> datetime:
     except ValueError:
         raise BadRequest(f"{field} is not an ISO-8601 date-time: {value[:40]}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=IST)
-
-
-def _whole(value: Any) -> Decimal:
-    return Decimal(str(value)).quantize(Decimal("1"), rounding=ROUND_HALF_UP)
 
 
 def _number(value: Decimal) -> float | int:
@@ -472,7 +439,8 @@ def render_listing(account: SandboxAccount, product: dict) -> dict:
     return {
         "listing_id": listing_id(account, product), "product_id": fsn(account, product),
         "product_title": product["title"],
-        "price": {"mrp": int(_whole(product["mrp"])), "selling_price": int(_whole(product["price"])), "currency": "INR"},
+        "price": {"mrp": int(whole_units(product["mrp"])), "selling_price": int(whole_units(product["price"])),
+                  "currency": "INR"},
         "tax": {"hsn": HSN_BY_CATEGORY.get(product.get("category"), "9999"), "tax_code": "GST_5"},
         "listing_status": "ACTIVE",
         "shipping_fees": {"local": 0, "zonal": 0, "national": 0, "currency": "INR"},
@@ -819,19 +787,12 @@ def demo_order_view(request: HttpRequest) -> HttpResponse:
     where = request.path
     if request.method != "POST":
         return api_error(405, f"Request method '{request.method}' is not supported", path_=where)
-    body = read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("account_id"), str):
-        return api_error(400, "account_id is required", path_=where)
-    account = SandboxAccount._default_manager.filter(platform=PLATFORM, account_id=body["account_id"]).first()
-    if account is None:
-        return api_error(404, "No sandbox Flipkart account with that account_id", path_=where)
-    skus = None
-    if body.get("skus") is not None:
-        if not isinstance(body["skus"], list) or not all(isinstance(s, dict) for s in body["skus"]):
-            return api_error(400, "skus must be a list of {sku, quantity}", path_=where)
-        skus = [(str(s.get("sku", "")), s.get("quantity", 1)) for s in body["skus"]]
     try:
+        account, skus = read_demo_order(request, platform=PLATFORM,
+                                        not_found="No sandbox Flipkart account with that account_id")
         return json_response(_place_order(account, skus), status=201)
+    except DemoOrderRefused as exc:
+        return api_error(exc.status, exc.message, path_=where)
     except ValueError as exc:
         return api_error(400, str(exc), path_=where)
 

@@ -45,8 +45,9 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from apps.sandbox import dataset
-from apps.sandbox.http import json_response, read_json, sandbox_endpoint
+from apps.sandbox.http import DemoOrderRefused, json_response, platform_api, read_demo_order, read_json, sandbox_endpoint
 from apps.sandbox.models import SandboxAccount, SandboxObject
+from apps.sandbox.shop import check_order_lines
 
 PLATFORM = "ozon"
 ORDER_NUMBER_BASE = 30_000_000
@@ -124,13 +125,7 @@ def create_order(account: SandboxAccount, *, skus: list[tuple[str, int]] | None 
     """A buyer just bought: a new posting awaiting packaging. Ozon's push notifications are configured in the
     seller cabinet and unsigned, so Haat does not take them; it sees the posting on its next poll."""
     dataset.ensure_seeded(account)
-    if skus:
-        known = set(dataset.objects(account, "product").values_list("key", flat=True))
-        unknown = [sku for sku, _qty in skus if sku not in known]
-        if unknown:
-            raise ValueError(f"Unknown offer_id(s): {', '.join(unknown)}")
-        if any(not isinstance(qty, int) or isinstance(qty, bool) or qty < 1 for _sku, qty in skus):
-            raise ValueError("Quantities must be whole numbers of at least 1")
+    check_order_lines(account, skus, unknown="offer_id(s)")
     return dataset.order_create(account, skus=skus)
 
 
@@ -152,38 +147,35 @@ def rate_limited() -> HttpResponse:
 endpoint = sandbox_endpoint(server_error=server_error, rate_limited=rate_limited)
 
 
-def _account(request: HttpRequest) -> tuple[SandboxAccount | None, HttpResponse | None]:
+def _account(request: HttpRequest, _kwargs: dict) -> SandboxAccount | HttpResponse:
     client_id = request.headers.get("Client-Id", "").strip()
     api_key = request.headers.get("Api-Key", "").strip()
     if not client_id or not api_key:
-        return None, error(401, 16, "Client-Id and Api-Key headers are required")
+        return error(401, 16, "Client-Id and Api-Key headers are required")
     account = SandboxAccount._default_manager.filter(platform=PLATFORM, account_id=client_id).first()
     if account is None or not secrets.compare_digest(account.secrets.get("api_key", ""), api_key):
-        return None, error(403, 7, "Invalid Api-Key, please contact support")
+        return error(403, 7, "Invalid Api-Key, please contact support")
     dataset.ensure_seeded(account)
-    return account, None
+    return account
+
+
+_post_api = platform_api(endpoint=endpoint, authenticate=_account, handled=BadRequest,
+                         wrong_method=lambda request: error(405, 12, f"Method {request.method} is not allowed"),
+                         render_error=lambda _request, exc: error(400, 3, str(exc)))("POST")
 
 
 def seller_api(view: Callable[..., HttpResponse]):
     """An Ozon method: fault injection, POST only, Client-Id/Api-Key auth, a JSON object body, 400s as code 3."""
 
-    @endpoint
+    @_post_api
     @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        if request.method != "POST":
-            return error(405, 12, f"Method {request.method} is not allowed")
-        account, refusal = _account(request)
-        if refusal is not None:
-            return refusal
+    def with_body(request: HttpRequest, account: SandboxAccount, *args, **kwargs):
         body = read_json(request)
         if not isinstance(body, dict):
-            return error(400, 3, "invalid request: the body must be a JSON object")
-        try:
-            return view(request, account, body, *args, **kwargs)
-        except BadRequest as exc:
-            return error(400, 3, str(exc))
+            raise BadRequest("invalid request: the body must be a JSON object")
+        return view(request, account, body, *args, **kwargs)
 
-    return wrapper
+    return with_body
 
 
 def _when(value: Any, field: str) -> datetime:
@@ -559,19 +551,11 @@ def demo_order_view(request: HttpRequest) -> HttpResponse:
     """Haat's demo button: {"account_id", "skus": [{"sku", "quantity"}]} -> a new posting (no auth: sandbox only)."""
     if request.method != "POST":
         return error(405, 12, f"Method {request.method} is not allowed")
-    body = read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("account_id"), str):
-        return error(400, 3, "account_id is required")
-    account = SandboxAccount._default_manager.filter(platform=PLATFORM, account_id=body["account_id"]).first()
-    if account is None:
-        return error(404, 5, "No sandbox Ozon account with that account_id")
-    skus = None
-    if body.get("skus") is not None:
-        if not isinstance(body["skus"], list) or not all(isinstance(s, dict) for s in body["skus"]):
-            return error(400, 3, "skus must be a list of {sku, quantity}")
-        skus = [(str(s.get("sku", "")), s.get("quantity", 1)) for s in body["skus"]]
     try:
+        account, skus = read_demo_order(request, platform=PLATFORM, not_found="No sandbox Ozon account with that account_id")
         order = create_order(account, skus=skus)
+    except DemoOrderRefused as exc:
+        return error(exc.status, 5 if exc.status == 404 else 3, exc.message)
     except ValueError as exc:
         return error(400, 3, str(exc))
     return json_response({"posting_number": posting_number(order["id"]), "order_number": order_number(order["id"])},

@@ -22,7 +22,6 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from functools import wraps
 from typing import Any
 
 from django.db import transaction
@@ -31,8 +30,9 @@ from django.urls import path
 from django.utils import timezone as dj_timezone
 
 from apps.sandbox import dataset
-from apps.sandbox.http import json_response, read_json, sandbox_endpoint
+from apps.sandbox.http import DemoOrderRefused, json_response, platform_api, read_demo_order, read_json, sandbox_endpoint
 from apps.sandbox.models import SandboxAccount, SandboxObject
+from apps.sandbox.shop import check_order_lines
 
 PLATFORM = "uzum"
 TASHKENT = timezone(timedelta(hours=5))
@@ -104,13 +104,7 @@ def prepare(account: SandboxAccount) -> None:
 def create_order(account: SandboxAccount, *, skus: list[tuple[str, int]] | None = None) -> dict:
     """A buyer just bought: a new CREATED order. Uzum has no webhooks; Haat sees it on its next poll."""
     prepare(account)
-    if skus:
-        known = set(dataset.objects(account, "product").values_list("key", flat=True))
-        unknown = [sku for sku, _qty in skus if sku not in known]
-        if unknown:
-            raise ValueError(f"Unknown SKU(s): {', '.join(unknown)}")
-        if any(not isinstance(qty, int) or isinstance(qty, bool) or qty < 1 for _sku, qty in skus):
-            raise ValueError("Quantities must be whole numbers of at least 1")
+    check_order_lines(account, skus, unknown="SKU(s)")
     return dataset.order_create(account, skus=skus)
 
 
@@ -142,29 +136,23 @@ def rate_limited() -> HttpResponse:
 endpoint = sandbox_endpoint(server_error=server_error, rate_limited=rate_limited)
 
 
-def seller_api(*methods: str):
-    def decorator(view):
-        @endpoint
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs):
-            if request.method not in methods:
-                return api_error(405, "method-not-allowed", f"Method {request.method} is not allowed")
-            token = request.headers.get("Authorization", "").strip()
-            account = (SandboxAccount._default_manager.filter(platform=PLATFORM, secrets__api_token=token).first()
-                       if token else None)
-            if account is None or account.secrets.get("revoked"):
-                return api_error(403, "forbidden-001", "Token not found")
-            prepare(account)
-            if "shop_id" in kwargs and kwargs["shop_id"] != account.settings["shop_id"]:
-                return api_error(403, "fbs-2-seller-access-denied", f"No access to shop {kwargs['shop_id']}")
-            try:
-                return view(request, account, *args, **kwargs)
-            except ApiError as exc:
-                return api_error(exc.status, exc.code, exc.message)
+def _token_account(request: HttpRequest, kwargs: dict) -> SandboxAccount | HttpResponse:
+    """Uzum's raw token in Authorization (no scheme); a shop in the path must be the token's."""
+    token = request.headers.get("Authorization", "").strip()
+    account = (SandboxAccount._default_manager.filter(platform=PLATFORM, secrets__api_token=token).first()
+               if token else None)
+    if account is None or account.secrets.get("revoked"):
+        return api_error(403, "forbidden-001", "Token not found")
+    prepare(account)
+    if "shop_id" in kwargs and kwargs["shop_id"] != account.settings["shop_id"]:
+        return api_error(403, "fbs-2-seller-access-denied", f"No access to shop {kwargs['shop_id']}")
+    return account
 
-        return wrapper
 
-    return decorator
+seller_api = platform_api(
+    endpoint=endpoint, authenticate=_token_account, handled=ApiError,
+    wrong_method=lambda request: api_error(405, "method-not-allowed", f"Method {request.method} is not allowed"),
+    render_error=lambda _request, exc: api_error(exc.status, exc.code, exc.message))
 
 
 def _int_param(request: HttpRequest, name: str, *, required: bool = False, default: int | None = None) -> int | None:
@@ -366,19 +354,11 @@ def demo_order_view(request: HttpRequest) -> HttpResponse:
     """Haat's demo button: {"account_id": ..., "skus": [{"sku", "quantity"}]} -> a new order (no auth: sandbox only)."""
     if request.method != "POST":
         return api_error(405, "method-not-allowed", f"Method {request.method} is not allowed")
-    body = read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("account_id"), str):
-        return api_error(400, "bad-request-001", "account_id is required")
-    account = SandboxAccount._default_manager.filter(platform=PLATFORM, account_id=body["account_id"]).first()
-    if account is None:
-        return api_error(404, "not-found", "No sandbox Uzum account with that account_id")
-    skus = None
-    if body.get("skus") is not None:
-        if not isinstance(body["skus"], list) or not all(isinstance(s, dict) for s in body["skus"]):
-            return api_error(400, "bad-request-001", "skus must be a list of {sku, quantity}")
-        skus = [(str(s.get("sku", "")), s.get("quantity", 1)) for s in body["skus"]]
     try:
+        account, skus = read_demo_order(request, platform=PLATFORM, not_found="No sandbox Uzum account with that account_id")
         order = create_order(account, skus=skus)
+    except DemoOrderRefused as exc:
+        return api_error(exc.status, "not-found" if exc.status == 404 else "bad-request-001", exc.message)
     except ValueError as exc:
         return api_error(400, "bad-request-001", str(exc))
     catalog = {row.key: row.data for row in dataset.objects(account, "product")}

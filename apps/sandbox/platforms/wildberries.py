@@ -33,10 +33,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from functools import wraps
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -44,8 +42,9 @@ from django.urls import path
 from django.utils import timezone
 
 from apps.sandbox import dataset
-from apps.sandbox.http import json_response, read_json, sandbox_endpoint
+from apps.sandbox.http import DemoOrderRefused, json_response, platform_api, read_demo_order, read_json, sandbox_endpoint
 from apps.sandbox.models import SandboxAccount, SandboxObject
+from apps.sandbox.shop import check_order_lines, round_prices_once
 
 PLATFORM = "wildberries"
 HOSTS = ("marketplace-api", "content-api", "discounts-prices-api", "common-api")
@@ -103,29 +102,9 @@ def create_demo_account(account_id: str, name: str) -> SandboxAccount:
     return account
 
 
-def _whole(value) -> Decimal:
-    return Decimal(str(value)).quantize(Decimal("1"), rounding=ROUND_HALF_UP)
-
-
 def _prepare(account: SandboxAccount) -> None:
     """Seed once; WB prices are whole rubles, so the neutral prices are rounded the first time."""
-    if account.seeded and account.settings.get("whole_ruble_prices"):
-        return
-    with transaction.atomic():
-        dataset.ensure_seeded(account)
-        locked = SandboxAccount._default_manager.select_for_update().get(pk=account.pk)
-        if locked.settings.get("whole_ruble_prices"):
-            account.settings, account.seeded = locked.settings, True
-            return
-        rows = list(dataset.objects(locked, "product"))
-        for row in rows:
-            price = _whole(row.data["price"])
-            row.data["price"] = dataset.money(price)
-            row.data["mrp"] = dataset.money(max(_whole(row.data.get("mrp") or price), price))
-        SandboxObject.objects.bulk_update(rows, ["data"])
-        locked.settings["whole_ruble_prices"] = True
-        locked.save(update_fields=["settings"])
-        account.settings, account.seeded = locked.settings, True
+    round_prices_once(account, flag="whole_ruble_prices")
 
 
 def connection_config(account: SandboxAccount, sandbox_root: str) -> dict:
@@ -141,13 +120,7 @@ def connection_credentials(account: SandboxAccount) -> dict:
 def create_order(account: SandboxAccount, *, skus: list[tuple[str, int]] | None = None) -> dict:
     """A buyer just bought: new assembly tasks. WB has no webhooks; Haat sees them on its next poll."""
     _prepare(account)
-    if skus:
-        known = set(dataset.objects(account, "product").values_list("key", flat=True))
-        unknown = [sku for sku, _qty in skus if sku not in known]
-        if unknown:
-            raise ValueError(f"Unknown vendor code(s): {', '.join(unknown)}")
-        if any(not isinstance(qty, int) or isinstance(qty, bool) or not 1 <= qty <= 9 for _sku, qty in skus):
-            raise ValueError("Quantities must be whole numbers from 1 to 9")
+    check_order_lines(account, skus, unknown="vendor code(s)", most=9)
     return dataset.order_create(account, skus=skus)
 
 
@@ -178,29 +151,23 @@ def rate_limited() -> HttpResponse:
 endpoint = sandbox_endpoint(server_error=server_error, rate_limited=rate_limited)
 
 
-def wb_api(*methods: str):
-    def decorator(view: Callable[..., HttpResponse]):
-        @endpoint
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs):
-            if request.method not in methods:
-                return method_error(405, "MethodNotAllowed", f"Method {request.method} is not allowed")
-            token = request.headers.get("Authorization", "").strip()
-            token = token[7:].strip() if token.lower().startswith("bearer ") else token
-            if not token:
-                return gateway_error(401, "unauthorized", "empty Authorization header")
-            account = SandboxAccount._default_manager.filter(platform=PLATFORM, secrets__token=token).first()
-            if account is None:
-                return gateway_error(401, "unauthorized", "token problem; token is malformed or revoked")
-            _prepare(account)
-            try:
-                return view(request, account, *args, **kwargs)
-            except BadRequest as exc:
-                return method_error(400, "IncorrectParameter", str(exc))
+def _token_account(request: HttpRequest, _kwargs: dict) -> SandboxAccount | HttpResponse:
+    """The token in Authorization, with or without "Bearer "; refusals come from WB's gateway, in its shape."""
+    token = request.headers.get("Authorization", "").strip()
+    token = token[7:].strip() if token.lower().startswith("bearer ") else token
+    if not token:
+        return gateway_error(401, "unauthorized", "empty Authorization header")
+    account = SandboxAccount._default_manager.filter(platform=PLATFORM, secrets__token=token).first()
+    if account is None:
+        return gateway_error(401, "unauthorized", "token problem; token is malformed or revoked")
+    _prepare(account)
+    return account
 
-        return wrapper
 
-    return decorator
+wb_api = platform_api(
+    endpoint=endpoint, authenticate=_token_account, handled=BadRequest,
+    wrong_method=lambda request: method_error(405, "MethodNotAllowed", f"Method {request.method} is not allowed"),
+    render_error=lambda _request, exc: method_error(400, "IncorrectParameter", str(exc)))
 
 
 def _products(account: SandboxAccount) -> dict[str, dict]:
@@ -460,19 +427,12 @@ def demo_order_view(request: HttpRequest) -> HttpResponse:
     """Haat's demo button: {"account_id", "skus": [{"sku", "quantity"}]} -> new assembly tasks (sandbox only)."""
     if request.method != "POST":
         return method_error(405, "MethodNotAllowed", f"Method {request.method} is not allowed")
-    body = read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("account_id"), str):
-        return method_error(400, "IncorrectParameter", "account_id is required")
-    account = SandboxAccount._default_manager.filter(platform=PLATFORM, account_id=body["account_id"]).first()
-    if account is None:
-        return method_error(404, "NotFound", "No sandbox Wildberries account with that account_id")
-    skus = None
-    if body.get("skus") is not None:
-        if not isinstance(body["skus"], list) or not all(isinstance(s, dict) for s in body["skus"]):
-            return method_error(400, "IncorrectParameter", "skus must be a list of {sku, quantity}")
-        skus = [(str(s.get("sku", "")), s.get("quantity", 1)) for s in body["skus"]]
     try:
+        account, skus = read_demo_order(request, platform=PLATFORM,
+                                        not_found="No sandbox Wildberries account with that account_id")
         order = create_order(account, skus=skus)
+    except DemoOrderRefused as exc:
+        return method_error(exc.status, "NotFound" if exc.status == 404 else "IncorrectParameter", exc.message)
     except ValueError as exc:
         return method_error(400, "IncorrectParameter", str(exc))
     return json_response({"orderUid": order_uid(order["id"]), "orders": [t for t, _l in task_ids(order)]}, status=201)

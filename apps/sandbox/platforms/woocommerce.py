@@ -66,8 +66,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.sandbox import dataset
 from apps.sandbox import http as sandbox_http
-from apps.sandbox.http import read_json, sandbox_endpoint
+from apps.sandbox.http import DemoOrderRefused, read_demo_order, read_json, sandbox_endpoint
 from apps.sandbox.models import SandboxAccount, SandboxObject
+from apps.sandbox.shop import checkout
 
 PLATFORM = "woocommerce"
 WC_VERSION = "9.8.5"
@@ -278,28 +279,9 @@ def create_order(account: SandboxAccount, *, skus: list[tuple[str, int]] | None 
 
 def _checkout(account: SandboxAccount, skus: list[tuple[str, int]] | None,
               sandbox_root: str | None) -> tuple[dict, list[dict]]:
-    dataset.ensure_seeded(account)
-    with transaction.atomic():
-        rows = {row.key: row for row in dataset.objects(account, "product").select_for_update()}
-        lines = skus if skus is not None else _basket(account, rows)
-        if not lines:
-            raise ValueError("Every product of this store is out of stock")
-        for sku, quantity in lines:
-            if sku not in rows:
-                raise ValueError(f"No product with SKU {sku} in this store")
-            if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-                raise ValueError("Quantities must be whole numbers of at least 1")
-            stock = int(rows[sku].data.get("quantity") or 0)
-            if quantity > stock:
-                title = rows[sku].data["title"]
-                raise ValueError(f'You cannot add that amount of "{title}" to the cart because there is not enough '
-                                 f"stock ({stock} remaining).")
-        order = dataset.order_create(account, skus=list(lines))
-        now = _now()
-        for sku, quantity in lines:
-            rows[sku].data["quantity"] = int(rows[sku].data["quantity"]) - quantity
-            rows[sku].updated_at = now
-        SandboxObject.objects.bulk_update([rows[sku] for sku, _q in lines], ["data", "updated_at"])
+    order = checkout(account, skus, basket=lambda rows: _basket(account, rows), whole_quantities=True,
+                     not_enough=lambda _sku, product, stock: f'You cannot add that amount of "{product["title"]}" to the '
+                                                             f"cart because there is not enough stock ({stock} remaining).")
     deliveries = Store(account, sandbox_root).deliver("order.created", order)
     return order, deliveries
 
@@ -1708,20 +1690,14 @@ def demo_order_view(request: HttpRequest) -> HttpResponse:
     the order as the store's API shows it and the webhook deliveries made. Sandbox only, no auth."""
     if request.method != "POST":
         return woo_response({"error": "POST only"}, status=405, headers={"Allow": "POST"})
-    body = read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("account_id"), str):
-        return woo_response({"error": "account_id (the store id) is required"}, status=400)
-    account = SandboxAccount._default_manager.filter(platform=PLATFORM, account_id=body["account_id"]).first()
-    if account is None:
-        return woo_response({"error": "No sandbox WooCommerce store with that account_id"}, status=404)
-    skus = None
-    if body.get("skus") is not None:
-        if not isinstance(body["skus"], list) or not all(isinstance(s, dict) for s in body["skus"]):
-            return woo_response({"error": "skus must be a list of {sku, quantity}"}, status=400)
-        skus = [(str(s.get("sku", "")), s.get("quantity", 1)) for s in body["skus"]]
     root = _sandbox_root(request, f"/{PLATFORM}/_sandbox/")
     try:
+        account, skus = read_demo_order(request, platform=PLATFORM,
+                                        not_found="No sandbox WooCommerce store with that account_id",
+                                        account_required="account_id (the store id) is required")
         order, deliveries = _checkout(account, skus, root)
+    except DemoOrderRefused as exc:
+        return woo_response({"error": exc.message}, status=exc.status)
     except ValueError as exc:
         return woo_response({"error": str(exc)}, status=400)
     return woo_response({"order": Store(account, root).render_order(order), "deliveries": deliveries}, status=201)

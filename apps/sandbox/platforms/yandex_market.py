@@ -29,10 +29,8 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -42,8 +40,9 @@ from django.urls import path
 from django.utils import timezone as dj_timezone
 
 from apps.sandbox import dataset
-from apps.sandbox.http import json_response, read_json, sandbox_endpoint
+from apps.sandbox.http import DemoOrderRefused, json_response, platform_api, read_demo_order, read_json, sandbox_endpoint
 from apps.sandbox.models import SandboxAccount, SandboxObject
+from apps.sandbox.shop import check_order_lines
 
 PLATFORM = "yandex_market"
 MSK = timezone(timedelta(hours=3))
@@ -123,13 +122,7 @@ def create_order(account: SandboxAccount, *, skus: list[tuple[str, int]] | None 
     """A buyer just bought: a new PROCESSING/STARTED order (neutral shape). API notifications are not
     played by this sandbox, so Haat sees the order on its next poll."""
     prepare(account)
-    if skus:
-        known = set(dataset.objects(account, "product").values_list("key", flat=True))
-        unknown = [sku for sku, _qty in skus if sku not in known]
-        if unknown:
-            raise ValueError(f"Unknown SKU(s): {', '.join(unknown)}")
-        if any(not isinstance(qty, int) or isinstance(qty, bool) or qty < 1 for _sku, qty in skus):
-            raise ValueError("Quantities must be whole numbers of at least 1")
+    check_order_lines(account, skus, unknown="SKU(s)")
     return dataset.order_create(account, skus=skus)
 
 
@@ -158,33 +151,26 @@ def rate_limited() -> HttpResponse:
 endpoint = sandbox_endpoint(server_error=server_error, rate_limited=rate_limited)
 
 
-def partner_api(*methods: str):
-    """A Yandex API view: fault injection, method check, Api-Key auth, errors in the platform's shape."""
+def _key_account(request: HttpRequest, kwargs: dict) -> SandboxAccount | HttpResponse:
+    """The Api-Key header's account; a campaign or business in the path must be the key's."""
+    key = request.headers.get("Api-Key", "").strip()
+    if not key:
+        return api_error(401, "UNAUTHORIZED", "Api-Key header is required")
+    account = SandboxAccount._default_manager.filter(platform=PLATFORM, secrets__api_key=key).first()
+    if account is None or account.secrets.get("revoked"):
+        return api_error(401, "UNAUTHORIZED", "Invalid or revoked Api-Key token")
+    prepare(account)
+    for name, setting in (("campaign_id", "campaign_id"), ("business_id", "business_id")):
+        if name in kwargs and kwargs[name] != account.settings[setting]:
+            return api_error(403, "FORBIDDEN", f"Access denied to {name.split('_')[0]} {kwargs[name]}")
+    return account
 
-    def decorator(view: Callable[..., HttpResponse]):
-        @endpoint
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs):
-            if request.method not in methods:
-                return api_error(405, "METHOD_NOT_ALLOWED", f"Method {request.method} is not allowed")
-            key = request.headers.get("Api-Key", "").strip()
-            if not key:
-                return api_error(401, "UNAUTHORIZED", "Api-Key header is required")
-            account = SandboxAccount._default_manager.filter(platform=PLATFORM, secrets__api_key=key).first()
-            if account is None or account.secrets.get("revoked"):
-                return api_error(401, "UNAUTHORIZED", "Invalid or revoked Api-Key token")
-            prepare(account)
-            for name, setting in (("campaign_id", "campaign_id"), ("business_id", "business_id")):
-                if name in kwargs and kwargs[name] != account.settings[setting]:
-                    return api_error(403, "FORBIDDEN", f"Access denied to {name.split('_')[0]} {kwargs[name]}")
-            try:
-                return view(request, account, *args, **kwargs)
-            except ApiError as exc:
-                return api_error(exc.status, exc.code, exc.message)
 
-        return wrapper
-
-    return decorator
+# A Yandex API view: fault injection, method check, Api-Key auth, errors in the platform's shape.
+partner_api = platform_api(
+    endpoint=endpoint, authenticate=_key_account, handled=ApiError,
+    wrong_method=lambda request: api_error(405, "METHOD_NOT_ALLOWED", f"Method {request.method} is not allowed"),
+    render_error=lambda _request, exc: api_error(exc.status, exc.code, exc.message))
 
 
 def _body(request: HttpRequest, *, required: bool = True) -> dict:
@@ -590,19 +576,12 @@ def demo_order_view(request: HttpRequest) -> HttpResponse:
     """Haat's demo button: {"account_id": ..., "skus": [{"sku", "quantity"}]} -> a new order (no auth: sandbox only)."""
     if request.method != "POST":
         return api_error(405, "METHOD_NOT_ALLOWED", f"Method {request.method} is not allowed")
-    body = read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("account_id"), str):
-        return api_error(400, "BAD_REQUEST", "account_id is required")
-    account = SandboxAccount._default_manager.filter(platform=PLATFORM, account_id=body["account_id"]).first()
-    if account is None:
-        return api_error(404, "NOT_FOUND", "No sandbox Yandex Market account with that account_id")
-    skus = None
-    if body.get("skus") is not None:
-        if not isinstance(body["skus"], list) or not all(isinstance(s, dict) for s in body["skus"]):
-            return api_error(400, "BAD_REQUEST", "skus must be a list of {sku, quantity}")
-        skus = [(str(s.get("sku", "")), s.get("quantity", 1)) for s in body["skus"]]
     try:
+        account, skus = read_demo_order(request, platform=PLATFORM,
+                                        not_found="No sandbox Yandex Market account with that account_id")
         order = create_order(account, skus=skus)
+    except DemoOrderRefused as exc:
+        return api_error(exc.status, "NOT_FOUND" if exc.status == 404 else "BAD_REQUEST", exc.message)
     except ValueError as exc:
         return api_error(400, "BAD_REQUEST", str(exc))
     return json_response(render_order(account, order), status=201)

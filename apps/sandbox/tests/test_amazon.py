@@ -611,8 +611,9 @@ def test_demo_account_is_idempotent_and_self_authorised(client):
     assert first.pk == second.pk and first.secrets == second.secrets and second.name == "One renamed"
     assert second.settings["marketplace_fulfilment"] is True
     assert sandbox.connection_config(second, "http://h/sandbox/") == {
-        "base_url": "http://h/sandbox/amazon", "marketplace_ids": [INDIA], "selling_partner_id": "A2IDEMPOTENT1"}
-    credentials = sandbox.connection_credentials(second)
+        "base_url": "http://h/sandbox/amazon", "marketplace_ids": [INDIA], "selling_partner_id": "A2IDEMPOTENT1",
+        "selling_partner_ids": {"eu": "A2IDEMPOTENT1"}, "home_region": "eu"}
+    credentials = sandbox.connection_credentials(second)["regions"]["eu"]
     assert credentials["refresh_token"] == first.secrets["refresh_token"]
     assert search(client, credentials["access_token"]).status_code == 200
 
@@ -698,3 +699,61 @@ def test_a_patch_changes_only_its_marketplaces_offer(client, europe, token):
 def test_a_marketplace_the_seller_is_not_on_is_refused(client, europe, token):
     response = search(client, token, marketplaceIds="ATVPDKIKX0DER")
     assert_amazon_error(response, 400, "InvalidInput")
+
+
+# --- regions: one endpoint, one consent page and one account per region ---------------------------------------------------
+
+US = "ATVPDKIKX0DER"
+
+
+@pytest.fixture
+def us_account():
+    account = sandbox.create_demo_account("A2SANDBOXUS01", "Sakhi Crafts (Amazon.com)", marketplace_id=US)
+    dataset.ensure_seeded(account)
+    return account
+
+
+def test_a_token_works_only_at_its_regions_endpoint(client, account, token, us_account):
+    us_token = sandbox.issue_access_token(us_account)[0]
+    participations = "/sellers/v1/marketplaceParticipations"
+    assert get(client, f"/eu{participations}", token).status_code == 200
+    refused = get(client, f"/na{participations}", token)
+    assert refused.status_code == 403 and refused.json()["errors"][0]["code"] == "Unauthorized"
+    answer = get(client, f"/na{participations}", us_token)
+    assert answer.status_code == 200 and [p["marketplace"]["id"] for p in answer.json()["payload"]] == [US]
+    assert get(client, f"/eu{participations}", us_token).status_code == 403
+    assert get(client, "/fe/orders/2026-01-01/orders", token, lastUpdatedAfter="2020-01-01T00:00:00Z").status_code == 403
+
+
+def test_each_region_serves_its_own_orders_with_ids_unique_across_regions(client, account, token, us_account):
+    us_token = sandbox.issue_access_token(us_account)[0]
+    since = dataset.iso(timezone.now() - timedelta(days=40))
+    india = get(client, "/eu/orders/2026-01-01/orders", token, lastUpdatedAfter=since, marketplaceIds=INDIA).json()
+    usa = get(client, "/na/orders/2026-01-01/orders", us_token, lastUpdatedAfter=since, marketplaceIds=US).json()
+    assert {o["salesChannel"]["marketplaceId"] for o in india["orders"]} == {INDIA}
+    assert {o["salesChannel"]["marketplaceId"] for o in usa["orders"]} == {US}
+    assert not {o["orderId"] for o in india["orders"]} & {o["orderId"] for o in usa["orders"]}
+    assert all(o["orderId"].startswith("11") for o in usa["orders"])
+    assert {o["orderItems"][0]["product"]["price"]["unitPrice"]["currencyCode"] for o in usa["orders"]} == {"USD"}
+    wrong = get(client, "/na/orders/2026-01-01/orders", us_token, lastUpdatedAfter=since, marketplaceIds=INDIA)
+    assert wrong.status_code == 400, "Amazon.in is not a marketplace of the NA account"
+
+
+def test_the_consent_page_of_a_region_signs_in_that_regions_accounts_only(client, account, us_account, settings):
+    settings.AMAZON_AUTH_DRAFT_APP = False
+    query = {"application_id": settings.AMAZON_SP_APP_ID, "state": "s1", "redirect_uri": "http://testserver/cb"}
+    page = client.get(f"{ROOT}/na/apps/authorize/consent", query).content.decode()
+    assert us_account.account_id in page and account.account_id not in page
+    page = client.get(f"{ROOT}/eu/apps/authorize/consent", query).content.decode()
+    assert account.account_id in page and us_account.account_id not in page
+    refused = client.post(f"{ROOT}/na/apps/authorize/consent",
+                          {**query, "decision": "authorize", "selling_partner_id": account.account_id})
+    assert refused.status_code == 400, "an EU account cannot authorise in NA"
+    granted = client.post(f"{ROOT}/na/apps/authorize/consent",
+                          {**query, "decision": "authorize", "selling_partner_id": us_account.account_id})
+    assert granted.status_code == 302 and "selling_partner_id=A2SANDBOXUS01" in granted["Location"]
+
+
+def test_marketplaces_of_another_region_need_an_account_there(account):
+    with pytest.raises(ValueError, match="another region"):
+        sandbox.add_marketplaces(account, [US])

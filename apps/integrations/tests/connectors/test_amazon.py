@@ -188,9 +188,9 @@ def test_region_follows_the_marketplace():
     assert AmazonConnector.default_base_url(context) == "https://sellingpartnerapi-na.amazon.com"
     context.config = {"marketplace_id": INDIA}
     assert AmazonConnector.default_base_url(context) == "https://sellingpartnerapi-eu.amazon.com"
-    context.config = {"marketplace_ids": [INDIA, "ATVPDKIKX0DER"]}
-    with pytest.raises(PermanentError, match="one region"):
-        AmazonConnector.default_base_url(context)
+    context.config = {"marketplace_ids": [INDIA, "ATVPDKIKX0DER"]}  # a connection spanning two regions: EU is home
+    assert AmazonConnector.default_base_url(context) == "https://sellingpartnerapi-eu.amazon.com"
+    assert AmazonConnector.regions(context.config) == ["eu", "na"]
     context.config = {"marketplace_ids": ["A19VAU5U5O7RUX"]}
     with pytest.raises(PermanentError, match="Unknown"):
         AmazonConnector.default_base_url(context)
@@ -356,27 +356,29 @@ def test_classify_reads_retry_after_before_the_rate_header():
 def test_expired_access_token_is_refreshed_and_persisted(account):
     saved = []
     connector = make_connector(account, saved=saved)
-    old = connector.context.credentials["access_token"]
+    old = connector.context.credentials["regions"]["eu"]["access_token"]
     sandbox.expire_access_tokens(account)  # Amazon's clock says expired, the stored expiry does not know yet
     page = connector.fetch_orders(since=long_ago())
     assert page.items
-    assert saved and saved[-1]["access_token"] != old and saved[-1]["refresh_token"] == account.secrets["refresh_token"]
+    fresh = saved[-1]["regions"]["eu"]
+    assert fresh["access_token"] != old and fresh["refresh_token"] == account.secrets["refresh_token"]
     assert connector.http.stats.by_operation == {"searchOrders": 2, "lwaToken": 1}
 
 
 def test_token_near_expiry_is_refreshed_before_calling(account):
     saved = []
     credentials = sandbox.connection_credentials(account)
-    credentials["access_token_expires_at"] = (datetime.now(UTC) + timedelta(seconds=20)).isoformat()
+    credentials["regions"]["eu"]["access_token_expires_at"] = (datetime.now(UTC) + timedelta(seconds=20)).isoformat()
     connector = make_connector(account, credentials=credentials, saved=saved)
     connector.test_connection()
     assert connector.http.stats.by_operation == {"lwaToken": 1, "getMarketplaceParticipations": 1}
-    assert datetime.fromisoformat(saved[-1]["access_token_expires_at"]) > datetime.now(UTC) + timedelta(minutes=50)
+    expires_at = saved[-1]["regions"]["eu"]["access_token_expires_at"]
+    assert datetime.fromisoformat(expires_at) > datetime.now(UTC) + timedelta(minutes=50)
 
 
 def test_revoked_authorisation_is_auth_error_without_secrets(account):
     connector = make_connector(account)
-    secret_values = [account.secrets["refresh_token"], connector.context.credentials["access_token"],
+    secret_values = [account.secrets["refresh_token"], connector.context.credentials["regions"]["eu"]["access_token"],
                      django_settings.AMAZON_LWA_CLIENT_SECRET]
     sandbox.revoke_authorization(account)
     with pytest.raises(AuthError) as info:
@@ -493,16 +495,18 @@ def oauth_start(account):
 
 def test_consent_round_trip_gives_a_working_connection(client, account, sandbox_http, oauth_start):
     url, redirect_uri, config = oauth_start
-    assert url.startswith(f"{BASE}/amazon/apps/authorize/consent?")
+    assert url.startswith(f"{BASE}/amazon/eu/apps/authorize/consent?"), "the consent page of Amazon.in's region"
     callback = _consent(client, account, url)
     assert callback["state"] == "state-xyz" and callback["selling_partner_id"] == account.account_id
     AmazonConnector.verify_callback(params=callback, config=config)
     tokens = AmazonConnector.exchange_code(callback_params=callback, redirect_uri=redirect_uri,
                                            http=HttpClient(connection_key="oauth-test"), config=config)
     assert tokens.external_account_id == account.account_id
-    assert tokens.config == {"marketplace_ids": [INDIA], "selling_partner_id": account.account_id}
-    assert set(tokens.credentials) == {"refresh_token", "access_token", "access_token_expires_at"}
-    assert tokens.credentials["refresh_token"] != account.secrets["refresh_token"], "a new grant, not the demo one"
+    assert tokens.config == {"marketplace_ids": [INDIA], "selling_partner_id": account.account_id,
+                             "selling_partner_ids": {"eu": account.account_id}, "home_region": "eu"}
+    assert set(tokens.credentials["regions"]["eu"]) == {"refresh_token", "access_token", "access_token_expires_at"}
+    assert tokens.credentials["regions"]["eu"]["refresh_token"] != account.secrets["refresh_token"], \
+        "a new grant, not the demo one"
     context = ConnectionContext(connection_id="oauth-made", credentials=tokens.credentials, config={**config, **tokens.config},
                                 external_account_id=tokens.external_account_id)
     assert AmazonConnector(context).test_connection()["seller_id"] == account.account_id

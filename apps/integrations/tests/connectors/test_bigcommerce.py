@@ -15,7 +15,6 @@ from django.utils import timezone
 from apps.integrations import services
 from apps.integrations.connectors.base import (
     Capability,
-    ConnectionContext,
     FulfilmentData,
     FulfilmentLine,
     OrderStatus,
@@ -24,30 +23,19 @@ from apps.integrations.connectors.base import (
 )
 from apps.integrations.connectors.bigcommerce import SECRET_HEADER, BigCommerceConnector, normalize_store_hash
 from apps.integrations.connectors.errors import AuthError, PermanentError, RateLimited
-from apps.integrations.http import HttpClient
 from apps.integrations.tests.connectors.magento_specs import RecordingAdapter
-from apps.integrations.tests.contract import ConnectorContract, collect_orders, collect_products
+from apps.integrations.tests.contract import ConnectorContract, collect_orders, collect_products, unpaced_connector
 from apps.sandbox import dataset
 from apps.sandbox.http import clear_forced_faults
 from apps.sandbox.platforms import bigcommerce as store
-from apps.sandbox.transport import sandbox_session
 from tests.factories import make_org, make_shg
 
 CALLBACK = "http://testserver/webhooks/bigcommerce/5f0c7a52-7c07-4a38-8f3c-2c2b5d1f0e11/"
 
 
-def connector_for(account, base: str, *, page_size: int = 25, recorder: bool = False, credentials=None,
-                  **config) -> BigCommerceConnector:
-    context = ConnectionContext(connection_id=f"test-{account.account_id}",
-                                credentials={**store.connection_credentials(account), **(credentials or {})},
-                                config={**store.connection_config(account, base), "page_size": page_size, **config})
-    # The connector's own pacing (rate_limits) is the HTTP layer's, tested in test_http.py: here it would only
-    # slow the suite. The platform's 429s are still answered and honoured.
-    session = sandbox_session()
-    http = HttpClient(connection_key=context.connection_id, rate_limits={}, session=session)
-    if recorder:
-        http.recorder = RecordingAdapter(session)
-    return BigCommerceConnector(context, http=http)
+def connector_for(account, base: str, *, recorder: bool = False, **options) -> BigCommerceConnector:
+    return unpaced_connector(BigCommerceConnector, store, account, base, recorder=RecordingAdapter if recorder else None,
+                             **options)
 
 
 class TestBigCommerceConnectorContract(ConnectorContract):

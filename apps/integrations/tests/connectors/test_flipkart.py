@@ -14,7 +14,6 @@ from apps.integrations import services
 from apps.integrations.connectors.base import (
     AuthKind,
     Capability,
-    ConnectionContext,
     FulfilmentData,
     FulfilmentLine,
     OrderStatus,
@@ -24,7 +23,7 @@ from apps.integrations.connectors.base import (
 from apps.integrations.connectors.errors import AuthError, NotSupported, PermanentError
 from apps.integrations.connectors.flipkart import FlipkartConnector
 from apps.integrations.connectors.registry import build_connector
-from apps.integrations.tests.contract import ConnectorContract, collect_orders, collect_products
+from apps.integrations.tests.contract import ConnectorContract, collect_orders, collect_products, sandbox_context
 from apps.sandbox import dataset
 from apps.sandbox.http import force_faults
 from apps.sandbox.platforms import flipkart as sandbox
@@ -34,28 +33,19 @@ BASE = "http://testserver/sandbox"
 
 
 def make_connector(account, *, credentials=None, config=None, saved=None) -> FlipkartConnector:
-    context = ConnectionContext(
-        connection_id=f"fk-test-{account.pk}",
-        credentials=credentials if credentials is not None else sandbox.connection_credentials(account),
-        config={**sandbox.connection_config(account, BASE), **(config or {})},
-        save_credentials=(saved.append if saved is not None else (lambda creds: None)),
-    )
-    return FlipkartConnector(context)
+    return FlipkartConnector(sandbox_context(sandbox, account, connection_id=f"fk-test-{account.pk}", credentials=credentials,
+                                             config=config,
+                                             save_credentials=(saved.append if saved is not None else (lambda creds: None))))
 
 
 class TestFlipkartConnectorContract(ConnectorContract):
     platform = "flipkart"
+    sandbox = sandbox
+    connector_class = FlipkartConnector
+    wrong_credentials = {"app_secret": "not-the-secret"}
 
     def make_account(self):
         return sandbox.create_demo_account("fk-contract-seller", "Contract Seller SHG")
-
-    def make_connector(self, account, base, *, bad_credentials=False):
-        credentials = sandbox.connection_credentials(account)
-        if bad_credentials:
-            credentials["app_secret"] = "not-the-secret"
-        context = ConnectionContext(connection_id=f"contract-{account.pk}", credentials=credentials,
-                                    config={**sandbox.connection_config(account, base), "page_size": self.page_size})
-        return FlipkartConnector(context)
 
     def external_order_id(self, neutral):
         return sandbox.flipkart_order_id(neutral["id"])

@@ -12,7 +12,6 @@ from django.utils import timezone
 from apps.integrations import services
 from apps.integrations.connectors.base import (
     Capability,
-    ConnectionContext,
     FulfilmentData,
     FulfilmentLine,
     OrderStatus,
@@ -23,7 +22,7 @@ from apps.integrations.connectors.errors import AuthError, PermanentError
 from apps.integrations.connectors.ozon import OzonConnector
 from apps.integrations.models import SyncRun
 from apps.integrations.sync import sync_connection
-from apps.integrations.tests.contract import ConnectorContract, collect_orders
+from apps.integrations.tests.contract import ConnectorContract, collect_orders, sandbox_context
 from apps.orders.models import Order
 from apps.sandbox import dataset
 from apps.sandbox.http import force_faults
@@ -35,12 +34,8 @@ CLIENT_ID = "2184417"
 
 
 def make_connector(account, *, credentials=None, config=None) -> OzonConnector:
-    context = ConnectionContext(
-        connection_id=f"ozon-test-{account.pk}",
-        credentials=credentials if credentials is not None else sandbox.connection_credentials(account),
-        config={**sandbox.connection_config(account, BASE), **(config or {})},
-    )
-    return OzonConnector(context)
+    return OzonConnector(sandbox_context(sandbox, account, connection_id=f"ozon-test-{account.pk}", credentials=credentials,
+                                         config=config))
 
 
 def long_ago():
@@ -49,17 +44,12 @@ def long_ago():
 
 class TestOzonConnectorContract(ConnectorContract):
     platform = "ozon"
+    sandbox = sandbox
+    connector_class = OzonConnector
+    wrong_credentials = {"api_key": "not-the-key"}
 
     def make_account(self):
         return sandbox.create_demo_account("3090001", "Contract Seller SHG")
-
-    def make_connector(self, account, base, *, bad_credentials=False):
-        credentials = sandbox.connection_credentials(account)
-        if bad_credentials:
-            credentials["api_key"] = "not-the-key"
-        context = ConnectionContext(connection_id=f"contract-{account.pk}", credentials=credentials,
-                                    config={**sandbox.connection_config(account, base), "page_size": self.page_size})
-        return OzonConnector(context)
 
     def external_order_id(self, neutral):
         return sandbox.posting_number(neutral["id"])

@@ -13,14 +13,13 @@ from django.utils import timezone
 from apps.integrations.connectors.base import (
     AuthKind,
     Capability,
-    ConnectionContext,
     OrderStatus,
     PriceUpdate,
     StockUpdate,
 )
 from apps.integrations.connectors.errors import AuthError, NotSupported, PermanentError, RateLimited
 from apps.integrations.connectors.uzum import UzumConnector
-from apps.integrations.tests.contract import ConnectorContract, collect_orders, collect_products
+from apps.integrations.tests.contract import ConnectorContract, collect_orders, collect_products, sandbox_context
 from apps.sandbox import dataset
 from apps.sandbox.http import force_faults
 from apps.sandbox.platforms import uzum as sandbox
@@ -30,27 +29,18 @@ BASE = "http://testserver/sandbox"
 
 
 def make_connector(account, *, credentials=None, config=None) -> UzumConnector:
-    context = ConnectionContext(
-        connection_id=f"uz-test-{account.pk}",
-        credentials=credentials if credentials is not None else sandbox.connection_credentials(account),
-        config={**sandbox.connection_config(account, BASE), **(config or {})},
-    )
-    return UzumConnector(context)
+    return UzumConnector(sandbox_context(sandbox, account, connection_id=f"uz-test-{account.pk}", credentials=credentials,
+                                         config=config))
 
 
 class TestUzumConnectorContract(ConnectorContract):
     platform = "uzum"
+    sandbox = sandbox
+    connector_class = UzumConnector
+    wrong_credentials = {"api_token": "not-the-token"}
 
     def make_account(self):
         return sandbox.create_demo_account("41001", "Contract SHG shop")
-
-    def make_connector(self, account, base, *, bad_credentials=False):
-        credentials = sandbox.connection_credentials(account)
-        if bad_credentials:
-            credentials["api_token"] = "not-the-token"
-        context = ConnectionContext(connection_id=f"contract-{account.pk}", credentials=credentials,
-                                    config={**sandbox.connection_config(account, base), "page_size": self.page_size})
-        return UzumConnector(context)
 
     def expected_status(self, neutral):
         """Uzum lists an order once it is paid and waiting for the seller: a neutral pending order is CREATED."""

@@ -21,7 +21,7 @@ from apps.integrations.connectors.errors import AuthError, RateLimited
 from apps.integrations.connectors.wildberries import WildberriesConnector
 from apps.integrations.models import SyncRun
 from apps.integrations.sync import sync_connection
-from apps.integrations.tests.contract import ConnectorContract, collect_orders
+from apps.integrations.tests.contract import ConnectorContract, collect_orders, sandbox_context
 from apps.orders.models import Order
 from apps.sandbox import dataset
 from apps.sandbox.http import force_faults
@@ -32,12 +32,8 @@ BASE = "http://testserver/sandbox"
 
 
 def make_connector(account, *, credentials=None, config=None) -> WildberriesConnector:
-    context = ConnectionContext(
-        connection_id=f"wb-test-{account.pk}",
-        credentials=credentials if credentials is not None else sandbox.connection_credentials(account),
-        config={**sandbox.connection_config(account, BASE), **(config or {})},
-    )
-    return WildberriesConnector(context)
+    return WildberriesConnector(sandbox_context(sandbox, account, connection_id=f"wb-test-{account.pk}", credentials=credentials,
+                                                config=config))
 
 
 def long_ago():
@@ -50,15 +46,12 @@ def neutral(account, uid):
 
 class TestWildberriesConnectorContract(ConnectorContract):
     platform = "wildberries"
+    sandbox = sandbox
+    connector_class = WildberriesConnector
+    wrong_credentials = {"token": "not-the-token"}
 
     def make_account(self):
         return sandbox.create_demo_account("wb-contract", "Contract Seller SHG")
-
-    def make_connector(self, account, base, *, bad_credentials=False):
-        credentials = {"token": "not-the-token"} if bad_credentials else sandbox.connection_credentials(account)
-        context = ConnectionContext(connection_id=f"contract-{account.pk}", credentials=credentials,
-                                    config={**sandbox.connection_config(account, base), "page_size": self.page_size})
-        return WildberriesConnector(context)
 
     def external_order_id(self, neutral):
         return sandbox.order_uid(neutral["id"])

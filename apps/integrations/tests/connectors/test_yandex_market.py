@@ -24,7 +24,7 @@ from apps.integrations.connectors.base import (
 from apps.integrations.connectors.errors import AuthError, PermanentError, RateLimited
 from apps.integrations.connectors.yandex_market import YandexMarketConnector
 from apps.integrations.tests.connectors import yandex_market_spec as spec
-from apps.integrations.tests.contract import ConnectorContract, collect_orders, collect_products
+from apps.integrations.tests.contract import ConnectorContract, collect_orders, collect_products, sandbox_context
 from apps.sandbox import dataset
 from apps.sandbox.http import force_faults
 from apps.sandbox.platforms import yandex_market as sandbox
@@ -34,27 +34,18 @@ BASE = "http://testserver/sandbox"
 
 
 def make_connector(account, *, credentials=None, config=None) -> YandexMarketConnector:
-    context = ConnectionContext(
-        connection_id=f"ym-test-{account.pk}",
-        credentials=credentials if credentials is not None else sandbox.connection_credentials(account),
-        config={**sandbox.connection_config(account, BASE), **(config or {})},
-    )
-    return YandexMarketConnector(context)
+    return YandexMarketConnector(sandbox_context(sandbox, account, connection_id=f"ym-test-{account.pk}", credentials=credentials,
+                                                 config=config))
 
 
 class TestYandexMarketConnectorContract(ConnectorContract):
     platform = "yandex_market"
+    sandbox = sandbox
+    connector_class = YandexMarketConnector
+    wrong_credentials = {"api_key": "ACMA:not-the-key:0000"}
 
     def make_account(self):
         return sandbox.create_demo_account("21000001", "Contract SHG shop")
-
-    def make_connector(self, account, base, *, bad_credentials=False):
-        credentials = sandbox.connection_credentials(account)
-        if bad_credentials:
-            credentials["api_key"] = "ACMA:not-the-key:0000"
-        context = ConnectionContext(connection_id=f"contract-{account.pk}", credentials=credentials,
-                                    config={**sandbox.connection_config(account, base), "page_size": self.page_size})
-        return YandexMarketConnector(context)
 
 
 @pytest.fixture
