@@ -69,18 +69,42 @@ def sku_prefix(account: SandboxAccount) -> str:
     return account.settings.get("sku_prefix", "HAAT")
 
 
+# Rough rupee-to-currency factors so a saree costs what a buyer there would expect (about 17 dollars or 220,000
+# sums; roubles are close enough to rupees to keep), not 1,450 of every currency. Demo prices only: Haat itself
+# never converts money.
+PRICE_SCALE = {"INR": Decimal("1"), "RUB": Decimal("1"), "UZS": Decimal("150"), "USD": Decimal("0.012"),
+               "EUR": Decimal("0.011"), "GBP": Decimal("0.0095"), "CAD": Decimal("0.016"), "SGD": Decimal("0.016")}
+WHOLE_UNIT_CURRENCIES = {"UZS"}  # priced in whole sums
+
+
+def demo_price(rupees: Decimal, currency: str) -> Decimal:
+    """A rupee catalogue price in `currency`, rounded as shops there price (cents, or whole sums)."""
+    scaled = rupees * PRICE_SCALE.get(currency, Decimal("1"))
+    step = Decimal("1") if currency in WHOLE_UNIT_CURRENCIES else Decimal("0.01")
+    return scaled.quantize(step)
+
+
+def convert_demo_price(amount: Decimal | str, from_currency: str, to_currency: str) -> Decimal:
+    """A demo price moved to another currency of the same seller (an offer on another marketplace)."""
+    if from_currency == to_currency:
+        return Decimal(str(amount))
+    return demo_price(Decimal(str(amount)) / PRICE_SCALE.get(from_currency, Decimal("1")), to_currency)
+
+
 def generate_products(account: SandboxAccount) -> list[dict]:
     rng = _rng(account.platform, account.account_id, "products")
     currency = account.settings.get("currency", "INR")
     products = []
     for index in range(settings.SANDBOX_PRODUCTS):
         title, category, base_price = PRODUCT_NAMES[index % len(PRODUCT_NAMES)]
-        price = Decimal(base_price) * Decimal(rng.choice([1, 1, 1, Decimal("0.9"), Decimal("1.1")]))
+        rupees = Decimal(base_price) * Decimal(rng.choice([1, 1, 1, Decimal("0.9"), Decimal("1.1")]))
+        price = demo_price(rupees, currency)
         products.append({
             "id": str(1000 + index), "variant_id": str(5000 + index),
             "sku": f"{sku_prefix(account)}-{index + 1:04d}", "title": title, "category": category,
             "description": f"{title}, made by women's self-help groups.",
-            "price": money(price), "mrp": money(price * Decimal("1.2")), "quantity": rng.randint(0, 60),
+            "price": money(price), "mrp": money(demo_price(rupees * Decimal("1.2"), currency)),
+            "quantity": rng.randint(0, 60),
             "barcode": f"890{rng.randint(10**9, 10**10 - 1)}", "currency": currency,
         })
     return products

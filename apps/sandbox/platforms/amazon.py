@@ -256,15 +256,21 @@ def add_marketplaces(account: SandboxAccount, marketplace_ids: list[str]) -> San
         offers = dict(row.data.get("offers") or {})
         for marketplace in everywhere[1:]:
             if index % 2 == 0 and marketplace not in offers:
-                offers[marketplace] = {"price": row.data.get("price") or "", "mrp": row.data.get("mrp") or "",
-                                       "quantity": int(row.data.get("quantity") or 0),
-                                       "currency": MARKETPLACES[marketplace]["currency"]}
+                home, there = row.data.get("currency") or _currency(account), MARKETPLACES[marketplace]["currency"]
+                offers[marketplace] = {
+                    **{key: dataset.money(dataset.convert_demo_price(row.data[key], home, there))
+                       if row.data.get(key) else "" for key in ("price", "mrp")},
+                    "quantity": int(row.data.get("quantity") or 0), "currency": there}
         row.data["offers"] = offers
     SandboxObject.objects.bulk_update(products, ["data"])
     orders = list(dataset.objects(account, "order"))
     for row in orders:
         marketplace = everywhere[_stable("marketplace", row.key) % len(everywhere)]
-        row.data["marketplace_id"], row.data["currency"] = marketplace, MARKETPLACES[marketplace]["currency"]
+        home, there = row.data.get("currency") or _currency(account), MARKETPLACES[marketplace]["currency"]
+        for line in row.data.get("lines") or []:
+            line["unit_price"] = dataset.money(dataset.convert_demo_price(line["unit_price"], home, there))
+        row.data["total"] = dataset.money(sum(Decimal(ln["unit_price"]) * ln["quantity"] for ln in row.data["lines"]))
+        row.data["marketplace_id"], row.data["currency"] = marketplace, there
     SandboxObject.objects.bulk_update(orders, ["data"])
     return account
 

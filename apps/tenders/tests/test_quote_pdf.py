@@ -38,7 +38,11 @@ def _objects(data: bytes) -> dict[int, tuple[bytes, bytes]]:
         head, _, rest = body.partition(b"stream")
         stream = b""
         if rest:
-            stream = rest[rest.index(b"\n") + 1:rest.rindex(b"endstream")].rstrip(b"\r\n")
+            start = rest.index(b"\n") + 1
+            # /Length says where the data ends: compressed bytes may themselves end in CR or LF.
+            length = re.search(rb"/Length (\d+)(?!\s+\d+\s+R)", head)
+            stream = (rest[start:start + int(length.group(1))] if length
+                      else rest[start:rest.rindex(b"endstream")].rstrip(b"\r\n"))
             if b"/FlateDecode" in head:
                 stream = zlib.decompress(stream)
         objects[int(match.group(1))] = (head, stream)
