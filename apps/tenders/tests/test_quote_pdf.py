@@ -40,7 +40,7 @@ def _objects(data: bytes) -> dict[int, tuple[bytes, bytes]]:
         if rest:
             start = rest.index(b"\n") + 1
             # /Length says where the data ends: compressed bytes may themselves end in CR or LF.
-            length = re.search(rb"/Length (\d+)(?!\s+\d+\s+R)", head)
+            length = re.search(rb"/Length (\d+)\b(?!\s+\d+\s+R)", head)
             stream = (rest[start:start + int(length.group(1))] if length
                       else rest[start:rest.rindex(b"endstream")].rstrip(b"\r\n"))
             if b"/FlateDecode" in head:
