@@ -143,9 +143,9 @@ class DailyOrderTotal(models.Model):
     """Orders and revenue of one connection in one currency on one local day (the project's time zone).
 
     A rollup the overview reads instead of aggregating every order of the last 30 days on each request. It is
-    derived data: `services.daily_totals_refresh` recomputes the days an order upsert touched from the orders
-    themselves, so a missed write heals on the next change of that day, and `manage.py rebuild_daily_totals`
-    rebuilds it all. Counting rules as the overview's: an order counts unless cancelled; revenue leaves out
+    derived data: `upsert_orders` adds each page's changes (`services.daily_totals_apply`), a nightly task
+    recomputes the last days from the orders themselves, and `manage.py rebuild_daily_totals` rebuilds it all.
+    Counting rules as the overview's: an order counts unless cancelled; revenue leaves out
     cancelled and returned orders; `to_ship` counts merchant-fulfilled orders not yet shipped, whatever their age.
     """
 
@@ -153,10 +153,12 @@ class DailyOrderTotal(models.Model):
     shg = models.ForeignKey("accounts.SHG", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     currency = models.CharField(max_length=3)
-    orders = models.PositiveIntegerField(default=0)
+    # Plain integers, not positive ones: pages add signed changes (an order cancelled is -1), and a change must
+    # never fail an order upsert over a check constraint.
+    orders = models.IntegerField(default=0)
     revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     # Of those orders, the ones the SHG still has to ship (merchant-fulfilled, unshipped).
-    to_ship = models.PositiveIntegerField(default=0)
+    to_ship = models.IntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -227,9 +227,21 @@ def _aware(value: datetime | str | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _stored_orders(connection_id: int, external_ids: list[str],
-                   ) -> dict[str, tuple[int, str, str, datetime | None, datetime]]:
-    """external id -> (id, content hash, status, remote updated_at, placed_at) of the stored orders among these.
+class _Stored(NamedTuple):
+    """What upsert_orders needs of a stored order: to skip it, to order writes, and its daily totals' share."""
+
+    id: int
+    content_hash: str
+    status: str
+    remote_updated_at: datetime | None
+    placed_at: datetime
+    currency: str
+    total: Decimal
+    channel: str
+
+
+def _stored_orders(connection_id: int, external_ids: list[str]) -> dict[str, _Stored]:
+    """external id -> the stored order's _Stored, for the stored orders among these.
 
     Plain SQL on purpose: this runs for every page of every sync, and the ORM's per-value preparation of a
     large IN list costs more than the query itself.
@@ -241,13 +253,15 @@ def _stored_orders(connection_id: int, external_ids: list[str],
         matching, params = "= ANY(%s)", [connection_id, list(external_ids)]  # one array parameter
     else:
         matching, params = f"IN ({', '.join(['%s'] * len(external_ids))})", [connection_id, *external_ids]
-    sql = (f"SELECT {qn('id')}, {qn('external_id')}, {qn('content_hash')}, {qn('status')}, {qn('remote_updated_at')}, "  # noqa: S608
-           f"{qn('placed_at')} "
+    columns = ("id", "external_id", "content_hash", "status", "remote_updated_at", "placed_at", "currency", "total",
+               "fulfilment_channel")
+    sql = (f"SELECT {', '.join(qn(c) for c in columns)} "  # noqa: S608
            f"FROM {qn(Order._meta.db_table)} WHERE {qn('connection_id')} = %s AND {qn('external_id')} {matching}")
     with db_connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {external_id: (pk, content_hash, status, _aware(updated), _aware(placed))
-                for pk, external_id, content_hash, status, updated, placed in cursor.fetchall()}
+        return {external_id: _Stored(pk, content_hash, status, _aware(updated), _aware(placed), currency,
+                                     _money(total), channel)
+                for pk, external_id, content_hash, status, updated, placed, currency, total, channel in cursor.fetchall()}
 
 
 @transaction.atomic
@@ -264,22 +278,22 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
     existing = _stored_orders(connection.pk, [item.external_id for item in items])
     to_create: list[_Order] = []
     to_update: list[tuple[int, str, _Order]] = []
-    # The local days whose totals this page changes: a moved order changes its old day too.
-    touched_days: set[date] = set()
+    totals = DailyTotalsDelta()
     for item in items:
         stored = existing.get(item.external_id)
         if stored is None:
             to_create.append(item)
-        elif stored[1] == item.content_hash:
+        elif stored.content_hash == item.content_hash:
             result.unchanged += 1
-            result.order_ids.append(stored[0])
-        elif stored[3] is not None and item.updated_at < stored[3]:
+            result.order_ids.append(stored.id)
+        elif stored.remote_updated_at is not None and item.updated_at < stored.remote_updated_at:
             result.stale += 1
             result.unchanged += 1
-            result.order_ids.append(stored[0])
+            result.order_ids.append(stored.id)
         else:
-            to_update.append((stored[0], stored[2], item))
-            touched_days.update((local_day(stored[4]), local_day(item.placed_at)))
+            to_update.append((stored.id, stored.status, item))
+            totals.remove(stored.placed_at, stored.currency, stored.status, stored.channel, stored.total)
+            totals.add(item.placed_at, item.currency, item.status, item.channel, item.total)
     if not to_create and not to_update:
         return result
 
@@ -300,7 +314,7 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
             returning=("external_id", "id"),
         )
         if returned is None:  # SQLite cannot return rows from executemany: read the new ids back
-            returned = [(external_id, stored[0]) for external_id, stored in
+            returned = [(external_id, stored.id) for external_id, stored in
                         _stored_orders(connection.pk, [item.external_id for item in to_create]).items()]
         new_ids = dict(returned)
         line_rows = [
@@ -337,118 +351,10 @@ def upsert_orders(*, connection, orders: list[OrderData]) -> UpsertResult:
     written = [new_ids[item.external_id] for item in to_create if any(ln.sku in variants for ln in item.lines)]
     written += [pk for pk, _old, _item in to_update]
     stock_sync_orders(order_ids=written, origin_connection_id=connection.pk)
-    touched_days.update(local_day(item.placed_at) for item in to_create)
-    daily_totals_refresh(connection_id=connection.pk, days=touched_days)
+    for item in to_create:
+        totals.add(item.placed_at, item.currency, item.status, item.channel, item.total)
+    daily_totals_apply(connection_id=connection.pk, shg_id=shg_id, delta=totals)
     return result
-
-
-# --- daily totals (the overview's rollup) -------------------------------------------------------------------
-
-DAILY_TOTALS_SPAN = 31  # days aggregated per query: SQLite buckets them with one CASE branch per day
-# Namespace of the PostgreSQL advisory locks that serialise refreshes of one connection's daily totals.
-DAILY_TOTALS_LOCK = 0x4861  # "Ha"
-
-
-def local_day(moment: datetime) -> date:
-    """The calendar day of an instant in the project's time zone (what the overview calls a day)."""
-    return timezone.localtime(moment, timezone.get_default_timezone()).date()
-
-
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
-
-
-def _spans(days: list[date]) -> list[tuple[date, date]]:
-    """Sorted days grouped into (first, last) ranges no wider than DAILY_TOTALS_SPAN days."""
-    spans: list[tuple[date, date]] = []
-    for day in days:
-        if spans and (day - spans[-1][0]).days < DAILY_TOTALS_SPAN:
-            spans[-1] = (spans[-1][0], day)
-        else:
-            spans.append((day, day))
-    return spans
-
-
-def _daily_aggregates(orders, first: date, last: date) -> list[dict[str, Any]]:
-    """Orders (not cancelled), revenue (neither cancelled nor returned) and orders to ship per connection,
-    currency and local day, for the days first..last (at most DAILY_TOTALS_SPAN of them), in one grouped query.
-
-    PostgreSQL truncates to the local date natively; on SQLite, TruncDate with a time zone is a Python function
-    per row, so days are found by comparing with their start instants (exact across DST changes too)."""
-    counted = orders.filter(placed_at__gte=_day_start(first), placed_at__lt=_day_start(last + timedelta(days=1)))
-    counted = counted.exclude(status=Order.Status.CANCELLED)
-    measures = {"n": Count("id"), "revenue": Sum("total", filter=~Q(status=Order.Status.RETURNED)),
-                "to_ship": Count("id", filter=Q(status=Order.Status.UNSHIPPED,
-                                                fulfilment_channel=Order.Channel.MERCHANT))}
-    keys = ("connection_id", "shg_id", "currency")
-    if db_connection.vendor == "postgresql":
-        day = TruncDate("placed_at", tzinfo=timezone.get_default_timezone())
-        return list(counted.annotate(day=day).values("day", *keys).annotate(**measures).order_by())
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    bucket = Case(*[When(placed_at__gte=_day_start(day), then=Value(n)) for n, day in reversed(list(enumerate(days)))],
-                  default=Value(-1), output_field=IntegerField())
-    rows = counted.annotate(bucket=bucket).values("bucket", *keys).annotate(**measures).order_by()
-    return [{**row, "day": days[row["bucket"]]} for row in rows]
-
-
-def _lock_daily_totals(connection_ids: Iterable[int]) -> None:
-    """Serialise refreshes of the same connection's totals until the transaction ends (PostgreSQL).
-
-    Two pages of one connection written at once (a webhook during a sync) would each count its own new orders
-    but not the other's uncommitted ones; the later refresh, waiting here, reads both. SQLite has one writer."""
-    if db_connection.vendor != "postgresql":
-        return
-    with db_connection.cursor() as cursor:
-        for connection_id in sorted(set(connection_ids)):  # one order everywhere: no deadlock between rebuilds
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [DAILY_TOTALS_LOCK, connection_id])
-
-
-def _write_daily_totals(rows: list[dict[str, Any]]) -> int:
-    DailyOrderTotal.objects.bulk_create([
-        DailyOrderTotal(connection_id=row["connection_id"], shg_id=row["shg_id"], day=row["day"],
-                        currency=row["currency"], orders=row["n"], revenue=row["revenue"] or Decimal("0"),
-                        to_ship=row["to_ship"])
-        for row in rows
-    ], batch_size=1000)
-    return len(rows)
-
-
-@transaction.atomic
-def daily_totals_refresh(*, connection_id: int, days: Iterable[date]) -> None:
-    """Recompute one connection's daily totals for these local days from its orders (a few queries per span)."""
-    ordered = sorted(set(days))
-    if not ordered:
-        return
-    _lock_daily_totals([connection_id])
-    for first, last in _spans(ordered):
-        rows = _daily_aggregates(Order.objects.filter(connection_id=connection_id), first, last)
-        DailyOrderTotal.objects.filter(connection_id=connection_id, day__range=(first, last)).delete()
-        _write_daily_totals(rows)
-
-
-@transaction.atomic
-def daily_totals_rebuild(*, connection_ids: Iterable[int] | None = None) -> int:
-    """Recompute the daily totals of these connections (all when None) from every order; returns rows written.
-
-    For orders written around `upsert_orders` (bulk imports, benchmarks, tests) and after TIME_ZONE changes."""
-    orders = Order.objects.all()
-    totals = DailyOrderTotal.objects.all()
-    if connection_ids is not None:
-        connection_ids = list(connection_ids)
-        orders, totals = orders.filter(connection_id__in=connection_ids), totals.filter(connection_id__in=connection_ids)
-    _lock_daily_totals(connection_ids if connection_ids is not None
-                       else orders.values_list("connection_id", flat=True).distinct().order_by())
-    totals.delete()
-    bounds = orders.aggregate(first=Min("placed_at"), last=Max("placed_at"))
-    if bounds["first"] is None:
-        return 0
-    first, last = local_day(bounds["first"]), local_day(bounds["last"])
-    written = 0
-    while first <= last:
-        span_last = min(last, first + timedelta(days=DAILY_TOTALS_SPAN - 1))
-        written += _write_daily_totals(_daily_aggregates(orders, first, span_last))
-        first = span_last + timedelta(days=1)
-    return written
 
 
 def _replace_lines(to_update: list[tuple[int, str, _Order]], variants: dict[str, int]) -> None:
@@ -634,3 +540,134 @@ def orders_redact_personal_data(*, queryset) -> int:
         Order.objects.bulk_update(batch, ["buyer_name", "shipping_address", "raw"])
         count += len(batch)
     return count
+
+
+# --- daily totals (the overview's rollup) -------------------------------------------------------------------
+
+DAILY_TOTALS_SPAN = 31  # days aggregated per query when rebuilding: SQLite buckets them with a CASE branch per day
+# Namespace of the PostgreSQL advisory lock that keeps two rebuilds from interleaving.
+DAILY_TOTALS_LOCK = 0x4861  # "Ha"
+
+
+def local_day(moment: datetime) -> date:
+    """The calendar day of an instant in the project's time zone (what the overview calls a day)."""
+    return timezone.localtime(moment, timezone.get_default_timezone()).date()
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
+
+
+@dataclass
+class DailyTotalsDelta:
+    """How one page of orders changes its connection's daily totals, per (local day, currency): an order's share
+    is (1 order, its total as revenue, 1 to ship) by the counting rules of DailyOrderTotal."""
+
+    changes: dict[tuple[date, str], list[Any]] = field(default_factory=dict)
+
+    def _apply(self, sign: int, placed_at: datetime, currency: str, status: str, channel: str, total: Decimal) -> None:
+        if status == Order.Status.CANCELLED:
+            return
+        change = self.changes.setdefault((local_day(placed_at), currency), [0, Decimal("0"), 0])
+        change[0] += sign
+        if status != Order.Status.RETURNED:
+            change[1] += sign * total
+        if status == Order.Status.UNSHIPPED and channel == Order.Channel.MERCHANT:
+            change[2] += sign
+
+    def add(self, placed_at: datetime, currency: str, status: str, channel: str, total: Decimal) -> None:
+        self._apply(1, placed_at, currency, status, channel, total)
+
+    def remove(self, placed_at: datetime, currency: str, status: str, channel: str, total: Decimal) -> None:
+        self._apply(-1, placed_at, currency, status, channel, total)
+
+    def rows(self) -> list[tuple[date, str, int, Decimal, int]]:
+        return [(day, currency, n, revenue, to_ship) for (day, currency), (n, revenue, to_ship) in
+                sorted(self.changes.items()) if n or revenue or to_ship]
+
+
+def daily_totals_apply(*, connection_id: int, shg_id: int, delta: DailyTotalsDelta) -> None:
+    """Add a page's changes to its connection's daily totals in one statement (an upsert that adds).
+
+    Adding in the database, not reading then writing, keeps two pages of one connection written at once (a
+    webhook during a sync) from losing each other's orders, with no lock. Nightly `daily_totals_rebuild` of the
+    last days recomputes from the orders, so a total can never stay wrong for long."""
+    rows = delta.rows()
+    if not rows:
+        return
+    qn = db_connection.ops.quote_name
+    table = qn(DailyOrderTotal._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    added = ", ".join(f"{qn(c)} = {table}.{qn(c)} + excluded.{qn(c)}" for c in ("orders", "revenue", "to_ship"))
+    sql = (f"INSERT INTO {table} ({qn('connection_id')}, {qn('shg_id')}, {qn('day')}, {qn('currency')}, "  # noqa: S608
+           f"{qn('orders')}, {qn('revenue')}, {qn('to_ship')}) VALUES {values} "
+           f"ON CONFLICT ({qn('connection_id')}, {qn('day')}, {qn('currency')}) DO UPDATE SET {added}")
+    ops = db_connection.ops
+    params = [value for day, currency, n, revenue, to_ship in rows
+              for value in (connection_id, shg_id, ops.adapt_datefield_value(day), currency, n,
+                            ops.adapt_decimalfield_value(revenue, 16, 2), to_ship)]
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _daily_aggregates(orders, first: date, last: date) -> list[dict[str, Any]]:
+    """Orders (not cancelled), revenue (neither cancelled nor returned) and orders to ship per connection,
+    currency and local day, for the days first..last (at most DAILY_TOTALS_SPAN of them), in one grouped query.
+
+    PostgreSQL truncates to the local date natively; on SQLite, TruncDate with a time zone is a Python function
+    per row, so days are found by comparing with their start instants (exact across DST changes too)."""
+    counted = orders.filter(placed_at__gte=_day_start(first), placed_at__lt=_day_start(last + timedelta(days=1)))
+    counted = counted.exclude(status=Order.Status.CANCELLED)
+    measures = {"n": Count("id"), "revenue": Sum("total", filter=~Q(status=Order.Status.RETURNED)),
+                "to_ship": Count("id", filter=Q(status=Order.Status.UNSHIPPED,
+                                                fulfilment_channel=Order.Channel.MERCHANT))}
+    keys = ("connection_id", "shg_id", "currency")
+    if db_connection.vendor == "postgresql":
+        day = TruncDate("placed_at", tzinfo=timezone.get_default_timezone())
+        return list(counted.annotate(day=day).values("day", *keys).annotate(**measures).order_by())
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    bucket = Case(*[When(placed_at__gte=_day_start(day), then=Value(n)) for n, day in reversed(list(enumerate(days)))],
+                  default=Value(-1), output_field=IntegerField())
+    rows = counted.annotate(bucket=bucket).values("bucket", *keys).annotate(**measures).order_by()
+    return [{**row, "day": days[row["bucket"]]} for row in rows]
+
+
+def _write_daily_totals(rows: list[dict[str, Any]]) -> int:
+    DailyOrderTotal.objects.bulk_create([
+        DailyOrderTotal(connection_id=row["connection_id"], shg_id=row["shg_id"], day=row["day"],
+                        currency=row["currency"], orders=row["n"], revenue=row["revenue"] or Decimal("0"),
+                        to_ship=row["to_ship"])
+        for row in rows
+    ], batch_size=1000)
+    return len(rows)
+
+
+@transaction.atomic
+def daily_totals_rebuild(*, connection_ids: Iterable[int] | None = None, since: date | None = None) -> int:
+    """Recompute the daily totals of these connections (all when None) from their orders, every day or the days
+    from `since` on; returns the rows written.
+
+    For orders written around `upsert_orders` (bulk imports, benchmarks, tests), after a TIME_ZONE change, and
+    nightly for the last days (`tasks.daily_totals_heal`). Rows are deleted before the orders are read: a page
+    whose additions wait on those rows then adds to the recomputed totals, which did not count its orders."""
+    if db_connection.vendor == "postgresql":
+        with db_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DAILY_TOTALS_LOCK])
+    orders = Order.objects.all()
+    totals = DailyOrderTotal.objects.all()
+    if connection_ids is not None:
+        connection_ids = list(connection_ids)
+        orders, totals = orders.filter(connection_id__in=connection_ids), totals.filter(connection_id__in=connection_ids)
+    if since is not None:
+        orders, totals = orders.filter(placed_at__gte=_day_start(since)), totals.filter(day__gte=since)
+    totals.delete()
+    bounds = orders.aggregate(first=Min("placed_at"), last=Max("placed_at"))
+    if bounds["first"] is None:
+        return 0
+    first, last = local_day(bounds["first"]), local_day(bounds["last"])
+    written = 0
+    while first <= last:
+        span_last = min(last, first + timedelta(days=DAILY_TOTALS_SPAN - 1))
+        written += _write_daily_totals(_daily_aggregates(orders, first, span_last))
+        first = span_last + timedelta(days=1)
+    return written

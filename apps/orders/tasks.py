@@ -8,6 +8,7 @@ outcome is recorded on the Fulfilment for the coordinator to see. Transient fail
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -94,3 +95,18 @@ def dispatch_due_fulfilments(*, limit: int = 100) -> int:
     for fulfilment_id in due:
         enqueue_fulfilment_push(fulfilment_id)
     return len(due)
+
+
+# Days the nightly heal recomputes: today and the two before (late status changes land on recent days).
+HEAL_DAYS = 3
+
+
+def daily_totals_heal() -> int:
+    """Recompute the last days' daily totals from the orders (scheduled daily): whatever wrote orders around
+    `upsert_orders`, the overview is right again by the next morning. Returns the rows written."""
+    from apps.orders.services import daily_totals_rebuild, local_day
+
+    since = local_day(timezone.now()) - timedelta(days=HEAL_DAYS - 1)
+    written = daily_totals_rebuild(since=since)
+    logger.info("daily totals healed from %s: %d rows", since, written)
+    return written

@@ -1,5 +1,5 @@
-"""The overview's daily totals: kept by upsert_orders for the days a page touches, equal to a rebuild from the
-orders, local days in the project's time zone, a fixed number of queries per page."""
+"""The overview's daily totals: upsert_orders adds each page's changes (one statement whatever the page size),
+always equal to a rebuild from the orders; local days in the project's time zone; the nightly heal."""
 
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apps.integrations.connectors.base import OrderStatus
 from apps.integrations.tests.sync_fakes import make_order
@@ -42,8 +43,13 @@ def order(external_id: str, placed_at: datetime, total: str, *, status=OrderStat
 
 
 def totals(connection) -> dict[tuple[date, str], tuple[int, Decimal]]:
+    """(orders, revenue) per day and currency, leaving out rows a change brought back to nothing."""
     return {(t.day, t.currency): (t.orders, t.revenue)
-            for t in DailyOrderTotal.objects.filter(connection=connection)}
+            for t in DailyOrderTotal.objects.filter(connection=connection) if t.orders or t.revenue or t.to_ship}
+
+
+def to_ship(connection) -> dict[date, int]:
+    return {t.day: t.to_ship for t in DailyOrderTotal.objects.filter(connection=connection) if t.to_ship}
 
 
 def test_new_orders_are_counted_on_their_local_day_per_currency(connection):
@@ -68,11 +74,20 @@ def test_a_cancelled_order_leaves_the_totals_and_a_returned_one_keeps_its_count_
     assert totals(connection) == {(D1, "INR"): (1, Decimal("0"))}
 
 
-def test_a_day_with_only_cancelled_orders_has_no_row_left(connection):
+def test_a_day_with_only_cancelled_orders_adds_up_to_nothing(connection):
     upsert_orders(connection=connection, orders=[order("A", at(D1), "100.00")])
+    assert to_ship(connection) == {D1: 1}
     upsert_orders(connection=connection, orders=[order("A", at(D1), "100.00", status=OrderStatus.CANCELLED,
                                                        updated_at=at(D1, 20))])
-    assert totals(connection) == {}
+    assert totals(connection) == {} and to_ship(connection) == {}
+
+
+def test_shipping_an_order_takes_it_off_the_days_to_ship(connection):
+    upsert_orders(connection=connection, orders=[order("A", at(D1), "100.00"), order("B", at(D2), "5.00")])
+    upsert_orders(connection=connection, orders=[order("A", at(D1), "100.00", status=OrderStatus.SHIPPED,
+                                                       updated_at=at(D1, 20))])
+    assert to_ship(connection) == {D2: 1}
+    assert totals(connection)[(D1, "INR")] == (1, Decimal("100.00"))
 
 
 def test_an_order_moved_to_another_day_leaves_its_old_day(connection):
@@ -136,15 +151,69 @@ def test_the_management_command_rebuilds_one_connection(connection):
     assert totals(other) == {}
 
 
-def test_a_page_refreshes_its_days_in_the_same_number_of_queries_for_5_and_200_orders(connection):
+def test_a_page_changes_the_totals_in_one_statement_for_5_and_200_orders(connection):
     other = make_connection(connection.shg, platform="fakeshop", external_account_id="other-store")
-    counts = []
     for target, n in ((connection, 5), (other, 200)):
         with CaptureQueriesContext(db_connection) as captured:
-            upsert_orders(connection=target, orders=[order(f"O-{i}", at(D1, i % 24), "1.00") for i in range(n)])
-        counts.append(len([q for q in captured.captured_queries if "daily" in q["sql"].lower()]))
-        assert totals(target) == {(D1, "INR"): (n, Decimal(n))}
-    assert counts[0] == counts[1] >= 2  # the delete and the insert of the day's rows
+            upsert_orders(connection=target, orders=[order(f"O-{i}", at(D1 + timedelta(days=i % 3), i % 24), "1.00")
+                                                     for i in range(n)])
+        assert len([q for q in captured.captured_queries if "daily" in q["sql"].lower()]) == 1
+        assert sum(n for n, _revenue in totals(target).values()) == n
+
+
+def test_concurrent_looking_pages_add_up(connection):
+    """Two pages adding to the same day (as a webhook and a sync do) both count: the database adds."""
+    upsert_orders(connection=connection, orders=[order("A", at(D1, 9), "10.00")])
+    upsert_orders(connection=connection, orders=[order("B", at(D1, 10), "20.00")])
+    assert totals(connection) == {(D1, "INR"): (2, Decimal("30.00"))}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_pages_written_at_the_same_instant_both_count():
+    """Eight pages of one connection and day committed concurrently (webhooks during a sync): the database adds
+    each page's change, so none is lost. Needs real concurrent connections (PostgreSQL)."""
+    import threading
+
+    from django.db import connections
+
+    if db_connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL")
+    target = make_connection(make_shg(), platform="fakeshop")
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def worker(n: int):
+        try:
+            pages = [order(f"P{n}-{i}", at(D1, 9 + i), "2.50") for i in range(5)]
+            barrier.wait()
+            upsert_orders(connection=target, orders=pages)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert totals(target) == {(D1, "INR"): (40, Decimal("100.00"))}
+    assert to_ship(target) == {D1: 40}
+
+
+def test_the_nightly_heal_recomputes_recent_days_only(connection, settings):
+    from apps.orders.tasks import daily_totals_heal
+
+    today = local_day(timezone.now())
+    Order.objects.create(connection=connection, shg_id=connection.shg_id, external_id="X-1",
+                         placed_at=timezone.now(), currency="INR", total=Decimal("12.00"))  # around upsert_orders
+    DailyOrderTotal.objects.create(connection=connection, shg_id=connection.shg_id, day=today - timedelta(days=10),
+                                   currency="INR", orders=4, revenue=Decimal("9"))  # old: left alone
+    assert daily_totals_heal() == 1
+    assert totals(connection) == {(today, "INR"): (1, Decimal("12.00")),
+                                  (today - timedelta(days=10), "INR"): (4, Decimal("9.00"))}
 
 
 def test_local_day_uses_the_project_time_zone(settings):
