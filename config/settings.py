@@ -194,6 +194,14 @@ EVENT_BUS_QUEUE = env.str("EVENT_BUS_QUEUE", default="haat.events")
 
 # Inbound webhooks: processed and ignored deliveries are deleted after this many days (failed ones stay).
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+# Proxies in front of Haat (CIDRs) whose X-Forwarded-For is believed when a platform is verified by its source
+# address (Yandex Market, Ozon); empty: the socket's address (REMOTE_ADDR) is the sender. See docs/webhooks.md.
+WEBHOOK_TRUSTED_PROXIES = env.list("WEBHOOK_TRUSTED_PROXIES", default=[])
+# The networks the platforms publish as the sources of their notifications (official values; update without a
+# release when a platform announces new ones).
+YANDEX_MARKET_NOTIFICATION_NETWORKS = env.list(
+    "YANDEX_MARKET_NOTIFICATION_NETWORKS", default=["5.45.207.0/25", "141.8.142.0/25", "5.255.253.0/25"])
+OZON_PUSH_NETWORKS = env.list("OZON_PUSH_NETWORKS", default=["195.34.21.0/24", "185.73.192.0/22", "91.223.93.0/24"])
 
 # Sync engine
 SYNC_DEFAULT_POLL_INTERVAL = timedelta(minutes=env.int("SYNC_DEFAULT_POLL_MINUTES", default=15))

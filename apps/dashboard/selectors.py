@@ -21,6 +21,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from apps.accounts.selectors import visible_shgs
+from apps.integrations.connectors.base import Capability
 from apps.integrations.connectors.registry import UnknownPlatform, get_connector_class
 from apps.integrations.models import Connection
 from apps.inventory.models import StockReservation
@@ -72,6 +73,8 @@ class ConnectionHealth:
     next_sync_at: datetime | None
     last_error: str
     sync_due: bool = False
+    # False for a channel that only pushes (the SHG's own website): nothing to poll, no "Sync now".
+    polled: bool = True
 
 
 @dataclass
@@ -213,14 +216,25 @@ def connection_health(*, shg_ids: list[int], now: datetime) -> list[ConnectionHe
     )
     result = []
     for connection in connections:
+        polled = _polled(connection.platform)
         result.append(ConnectionHealth(
-            connection=connection, channel=channel_name(connection.platform), health=_health(connection, now),
+            connection=connection, channel=channel_name(connection.platform),
+            health=_health(connection, now) if polled or connection.status != Connection.Status.ACTIVE else "ok",
             last_success_at=connection.last_success_at, next_sync_at=connection.next_sync_at,
             last_error=connection.last_error if connection.status != Connection.Status.ACTIVE else "",
-            sync_due=connection.next_sync_at is not None and connection.next_sync_at <= now,
+            sync_due=polled and connection.next_sync_at is not None and connection.next_sync_at <= now,
+            polled=polled,
         ))
     order = {"needs_reauth": 0, "error": 1, "stale": 2, "pending": 3, "ok": 4}
     return sorted(result, key=lambda h: (order[h.health], h.connection.shg.name, h.channel))
+
+
+def _polled(platform: str) -> bool:
+    """Whether Haat pulls this platform's orders (a push-only channel is never "not synced recently")."""
+    try:
+        return get_connector_class(platform).supports(Capability.ORDERS)
+    except (UnknownPlatform, ImportError):
+        return True  # reported as an error by _health
 
 
 def _health(connection: Connection, now: datetime) -> str:

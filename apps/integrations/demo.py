@@ -179,4 +179,38 @@ def _seed_channels(shgs, user, root, session, lines) -> None:
         outcome = webhooks.webhooks_register(connection, http=HttpClient(
             connection_key=str(connection.pk), rate_limits=cls.rate_limits, session=session))
         suffix = " (webhooks registered)" if getattr(outcome, "registered", None) else ""
+        if platform in PASTED_NOTIFICATION_URLS:
+            suffix = _paste_notification_url(module, account, connection)
         lines.append(f"{shgs[index].name}: {connection.display_name} [{platform}]{suffix}")
+
+
+# Platforms whose seller pastes Haat's notification URL in the cabinet: the demo pastes it in the sandbox's
+# cabinet, which checks it with a PING as the platform does.
+PASTED_NOTIFICATION_URLS = {"yandex_market": ("configure_notifications", "NotificationUrlRefused"),
+                            "ozon": ("configure_push", "PushUrlRefused")}
+
+
+def _ping_in_process(url: str, payload: dict, timeout: float):
+    """The cabinet's PING, served by this process (the web server is not up yet). Django's test client, because
+    it sends from 127.0.0.1 like the sandbox on this machine, and these notifications are verified by address."""
+    import json
+
+    from django.test import Client
+
+    parts = urlsplit(url)
+    response = Client(HTTP_HOST=parts.netloc).post(parts.path, data=json.dumps(payload), content_type="application/json")
+    try:
+        return response.status_code, json.loads(response.content)
+    except ValueError:
+        return response.status_code, None
+
+
+def _paste_notification_url(module, account, connection) -> str:
+    from apps.integrations import webhooks
+
+    configure, refused = PASTED_NOTIFICATION_URLS[connection.platform]
+    try:
+        getattr(module, configure)(account, webhooks.webhook_callback_url(connection), post=_ping_in_process)
+    except getattr(module, refused) as exc:
+        return f" (notification URL not accepted: {exc})"
+    return " (notification URL set in the sandbox cabinet)"

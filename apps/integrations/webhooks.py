@@ -15,19 +15,27 @@ Precise early answers, so platforms retry only what is worth retrying:
 - a signed body that is not JSON: stored as failed with the parse error and answered 200, so nothing is
   lost and the platform stops retrying.
 
+Yandex Market's API notifications and Ozon's push notifications are not signed: each platform publishes the
+networks it sends from and tells sellers to accept nothing else, and each body names the account (campaign,
+seller) it is for. Those are their verification (`NotificationDialect`, `client_address`): a sender outside the
+networks or a body naming another account is refused (403) and counted like a bad signature; PING is answered
+at once with the documented JSON and nothing stored; other answers are the platforms' JSON shapes too.
+
 This module also registers Haat's webhooks with a platform on connect and removes them on disconnect.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -94,6 +102,82 @@ def _connection_secret(connection: Connection) -> str:
 
 
 @dataclass(frozen=True)
+class NotificationDialect:
+    """A platform whose only verification is the sender's address: the networks it publishes, the body field
+    naming the account, and the answer shapes its documentation prescribes (a wrong answer makes the platform
+    count the URL as failing and switch it off)."""
+
+    networks_setting: str
+    type_field: str
+    ping_type: str
+    # Fields naming the thing a notification is about, and the time of the event, in the platform's words:
+    # together with the type they make the delivery id, so a repeated notification is stored once.
+    resource_fields: tuple[str, ...]
+    time_fields: tuple[str, ...]
+    # True/False: the body names this connection's account or another; None: it names none Haat can check.
+    sender_matches: Callable[[dict, Connection], bool | None]
+    ping_answer: Callable[[], dict]
+    accepted_answer: Callable[[], dict]
+    # (kind, message) -> the error body; kind is "malformed" (400) or "refused" (403).
+    error_answer: Callable[[str, str], dict]
+
+
+NOTIFICATION_APP_NAME = "Haat"
+NOTIFICATION_APP_VERSION = "1.0"
+
+
+def _utc_now_text() -> str:
+    return timezone.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _app_answer() -> dict:
+    # Both platforms ask for the receiving application's name and version and the time processing started.
+    return {"version": NOTIFICATION_APP_VERSION, "name": NOTIFICATION_APP_NAME, "time": _utc_now_text()}
+
+
+def _same_id(value: Any, expected: Any) -> bool:
+    return (isinstance(value, (int, str)) and not isinstance(value, bool) and str(value).strip() != ""
+            and str(value).strip() == str(expected or "").strip())
+
+
+def _yandex_sender(payload: dict, connection: Connection) -> bool | None:
+    """Order notifications name the campaign (the connection's account); chats and reviews name the business."""
+    config = connection.config or {}
+    if "campaignId" in payload:
+        return _same_id(payload["campaignId"], config.get("campaign_id") or connection.external_account_id)
+    if "businessId" in payload:
+        business = str(config.get("business_id") or "").strip()
+        return _same_id(payload["businessId"], business) if business else None
+    return False
+
+
+def _ozon_sender(payload: dict, connection: Connection) -> bool | None:
+    # Ozon's seller_id is the seller's Client-Id, which the connection keeps as its account id.
+    return _same_id(payload.get("seller_id"), connection.external_account_id)
+
+
+YANDEX_MARKET_NOTIFICATIONS = NotificationDialect(
+    networks_setting="YANDEX_MARKET_NOTIFICATION_NETWORKS", type_field="notificationType", ping_type="PING",
+    resource_fields=("orderId", "returnId", "chatId", "feedbackId", "commentId"),
+    time_fields=("createdAt", "updatedAt", "cancelledAt", "requestedAt", "sentAt", "startedAt", "finishedAt"),
+    sender_matches=_yandex_sender, ping_answer=_app_answer, accepted_answer=_app_answer,
+    # Yandex's NotificationApiErrorDTO: WRONG_EVENT_FORMAT for a notification it sent wrong, UNKNOWN otherwise.
+    error_answer=lambda kind, message: {"error": {"type": "WRONG_EVENT_FORMAT" if kind == "malformed" else "UNKNOWN",
+                                                  "message": message}},
+)
+OZON_PUSH = NotificationDialect(
+    networks_setting="OZON_PUSH_NETWORKS", type_field="message_type", ping_type="TYPE_PING",
+    resource_fields=("posting_number", "order_id", "chat_id", "product_id"),
+    time_fields=("changed_state_date", "in_process_at", "changed_at", "created_at", "new_cutoff_date",
+                 "new_delivery_date_begin", "updated_at"),
+    sender_matches=_ozon_sender, ping_answer=_app_answer, accepted_answer=lambda: {"result": True},
+    error_answer=lambda kind, message: {"error": {
+        "code": "ERROR_PARAMETER_VALUE_MISSED" if kind == "malformed" else "ERROR_UNKNOWN",
+        "message": message, "details": None}},
+)
+
+
+@dataclass(frozen=True)
 class InboundSpec:
     delivery_header: str
     topic_header: str
@@ -103,6 +187,9 @@ class InboundSpec:
     per_connection_secret: bool
     # A header naming the account the delivery comes from, checked against the connection's account id.
     account_header: str = ""
+    # Platforms that sign nothing but publish the networks they send from (Yandex Market, Ozon): how their
+    # notifications are worded, verified and answered. With it, the fields above are unused.
+    notification: NotificationDialect | None = None
 
 
 INBOUND: dict[str, InboundSpec] = {
@@ -121,6 +208,12 @@ INBOUND: dict[str, InboundSpec] = {
     # delivery's id (its `hash`) and scope in the body, not in headers (see BigCommerceConnector.delivery_key).
     "bigcommerce": InboundSpec(delivery_header="", topic_header="", signature_header="X-Haat-Webhook-Secret",
                                secret=_connection_secret, per_connection_secret=True),
+    # Neither signs: Yandex and Ozon tell sellers to check that a request comes from the networks they publish,
+    # and each body names the account (campaign, seller) it is for. The seller pastes the URL in the cabinet.
+    "yandex_market": InboundSpec(delivery_header="", topic_header="", signature_header="", secret=lambda c: "",
+                                 per_connection_secret=False, notification=YANDEX_MARKET_NOTIFICATIONS),
+    "ozon": InboundSpec(delivery_header="", topic_header="", signature_header="", secret=lambda c: "",
+                        per_connection_secret=False, notification=OZON_PUSH),
 }
 
 
@@ -135,6 +228,8 @@ class Reception:
     detail: str
     event_id: int | None = None
     duplicate: bool = False
+    # A JSON answer the platform prescribes (Yandex Market, Ozon); None: `detail` as plain text.
+    payload: dict | None = None
 
 
 def _spec(platform: str) -> InboundSpec | None:
@@ -146,6 +241,12 @@ def _spec(platform: str) -> InboundSpec | None:
     except (UnknownPlatform, ImportError):
         return None
     return spec if connector_class.supports(Capability.WEBHOOKS) else None
+
+
+def notification_dialect(platform: str) -> NotificationDialect | None:
+    """The dialect of a platform whose notification URL the seller pastes in its cabinet (None for the others)."""
+    spec = _spec(platform)
+    return spec.notification if spec else None
 
 
 def bad_signature_key(connection_uuid: UUID | str) -> str:
@@ -194,8 +295,12 @@ def _resource_id(payload: Any) -> str:
     return ""
 
 
-def webhook_receive(*, platform: str, connection_uuid: UUID, body: bytes, headers: Mapping[str, str]) -> Reception:
-    """Verify and store one delivery to /webhooks/<platform>/<connection uuid>/; enqueue its processing."""
+def webhook_receive(*, platform: str, connection_uuid: UUID, body: bytes, headers: Mapping[str, str],
+                    remote_addr: str = "") -> Reception:
+    """Verify and store one delivery to /webhooks/<platform>/<connection uuid>/; enqueue its processing.
+
+    `remote_addr` is the socket's peer (REMOTE_ADDR): platforms verified by source address need it.
+    """
     spec = _spec(platform)
     if spec is None:
         return Reception(404, "unknown platform")
@@ -204,10 +309,15 @@ def webhook_receive(*, platform: str, connection_uuid: UUID, body: bytes, header
     fields = ["id", "uuid", "platform", "external_account_id", "status", "shg_id"]
     if spec.per_connection_secret:
         fields.append("credentials")
+    if spec.notification:
+        fields.append("config")
     connection = next(iter(Connection.objects.filter(uuid=connection_uuid, platform=platform).only(*fields).order_by()[:1]), None)
     if connection is None:
         return Reception(404, "unknown connection")
     headers = CaseInsensitiveDict(headers)
+    if spec.notification:
+        return _receive_notification(dialect=spec.notification, connection=connection, platform=platform, body=body,
+                                     headers=headers, remote_addr=remote_addr)
     signature = headers.get(spec.signature_header, "")
     if platform == "woocommerce" and not signature and _WOO_PING.match(body.strip()):
         # WooCommerce's ping on webhook creation is unsigned and carries no data: it only wants a 200.
@@ -236,6 +346,124 @@ def webhook_receive(*, platform: str, connection_uuid: UUID, body: bytes, header
         return Reception(400, f"missing {spec.delivery_header or 'delivery id'}")
     return _store(connection=connection, platform=platform, delivery_id=delivery_id, topic=topic[:100],
                   headers=headers, body=body)
+
+
+# --- notifications verified by their source address (Yandex Market, Ozon) -----------------------------------------
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:5.45.207.1 from a dual-stack socket
+    return mapped or address
+
+
+@lru_cache(maxsize=32)
+def _parsed_networks(cidrs: tuple[str, ...]) -> tuple:
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
+        except ValueError:
+            # A typo in one entry must not close the door on the others; say so loudly.
+            logger.error("ignoring %r in a network setting: not an address or CIDR", cidr)
+    return tuple(networks)
+
+
+def _networks(cidrs) -> tuple:
+    return _parsed_networks(tuple(str(c) for c in cidrs or ()))
+
+
+def _within(address, networks) -> bool:
+    return any(address.version == n.version and address in n for n in networks)
+
+
+def client_address(remote_addr: str, headers: Mapping[str, str]) -> str:
+    """The address a request came from: the socket's peer, or, only when that peer is a proxy listed in
+    WEBHOOK_TRUSTED_PROXIES, the right-most X-Forwarded-For hop that is not such a proxy (hops further left
+    were written by whoever called the proxy, and anyone can write them)."""
+    peer = _ip(remote_addr or "")
+    if peer is None:
+        return ""
+    trusted = _networks(settings.WEBHOOK_TRUSTED_PROXIES)
+    if not trusted or not _within(peer, trusted):
+        return str(peer)
+    hops = [hop for hop in (headers.get("X-Forwarded-For") or "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        address = _ip(hop)
+        if address is None:
+            return ""  # a garbled chain names nobody we can believe
+        if not _within(address, trusted):
+            return str(address)
+    return str(peer)
+
+
+def source_allowed(address: str, networks_setting: str) -> bool:
+    """In the networks the platform publishes (a setting, so operators can follow a change without a release);
+    with SANDBOX on, loopback too, where the sandbox delivers from."""
+    parsed = _ip(address) if address else None
+    if parsed is None:
+        return False
+    if settings.SANDBOX and parsed.is_loopback:
+        return True
+    return _within(parsed, _networks(getattr(settings, networks_setting)))
+
+
+def _notification_key(dialect: NotificationDialect, kind: str, payload: dict, body: bytes) -> tuple[str, str]:
+    """(delivery id, resource id): type + what it is about + when it happened, so the platform's repeat of one
+    event is stored once; a notification naming neither is keyed by its body."""
+    def first(names: tuple[str, ...]) -> str:
+        for name in names:
+            value = payload.get(name)
+            if isinstance(value, (int, str)) and not isinstance(value, bool) and str(value).strip():
+                return str(value).strip()
+        return ""
+
+    resource, when = first(dialect.resource_fields), first(dialect.time_fields)
+    if resource and when:
+        return f"{kind}:{resource}:{when}"[:255], resource[:100]
+    return f"{kind}:sha256:{hashlib.sha256(body).hexdigest()}"[:255], resource[:100]
+
+
+def _receive_notification(*, dialect: NotificationDialect, connection: Connection, platform: str, body: bytes,
+                          headers: Mapping[str, str], remote_addr: str) -> Reception:
+    """Source address, then the body's account, then store; PING answered at once with nothing stored (Yandex
+    allows it one second)."""
+    sender = client_address(remote_addr, headers)
+    if not source_allowed(sender, dialect.networks_setting):
+        _count_bad_signature(connection, platform, f"source address {sender or 'unknown'} is outside the platform's "
+                             "published networks", headers, body)
+        return Reception(403, "source address not allowed",
+                         payload=dialect.error_answer("refused", "The request does not come from the platform"))
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    kind = payload.get(dialect.type_field) if isinstance(payload, dict) else None
+    if not isinstance(kind, str) or not kind.strip():
+        # From the platform's network but unreadable: keep it for people to read, and say what is wrong.
+        reception = _store(connection=connection, platform=platform, topic="",
+                           delivery_id=f"malformed:sha256:{hashlib.sha256(body).hexdigest()}", headers=headers,
+                           body=body)
+        what = ("The notification is not a JSON object" if not isinstance(payload, dict)
+                else f"The notification has no {dialect.type_field}")
+        logger.warning("%s notification for connection %s refused: %s", platform, connection.uuid, what)
+        return Reception(400, what, event_id=reception.event_id, payload=dialect.error_answer("malformed", what))
+    kind = kind.strip()
+    if kind == dialect.ping_type:
+        logger.info("%s ping answered for connection %s", platform, connection.uuid)
+        return Reception(200, "pong", payload=dialect.ping_answer())
+    if dialect.sender_matches(payload, connection) is False:
+        _count_bad_signature(connection, platform, "the notification names another account", headers, body)
+        return Reception(403, "wrong account",
+                         payload=dialect.error_answer("refused", "The notification is for another account"))
+    delivery_id, resource_id = _notification_key(dialect, kind, payload, body)
+    reception = _store(connection=connection, platform=platform, delivery_id=delivery_id, topic=kind[:100],
+                       headers=headers, body=body, resource_id=resource_id)
+    reception.payload = dialect.accepted_answer()
+    return reception
 
 
 def webhook_receive_shopify_app(*, body: bytes, headers: Mapping[str, str]) -> Reception:
@@ -272,10 +500,10 @@ def webhook_receive_shopify_app(*, body: bytes, headers: Mapping[str, str]) -> R
 
 
 def _store(*, connection: Connection, platform: str, delivery_id: str, topic: str, headers: Mapping[str, str],
-           body: bytes) -> Reception:
-    status, error, resource_id = WebhookEvent.Status.RECEIVED, "", ""
+           body: bytes, resource_id: str = "") -> Reception:
+    status, error = WebhookEvent.Status.RECEIVED, ""
     try:
-        resource_id = _resource_id(json.loads(body))
+        resource_id = resource_id or _resource_id(json.loads(body))
     except (ValueError, UnicodeDecodeError) as exc:
         # Signed by the platform but not JSON: keep it for people to read, and stop the platform retrying.
         status, error = WebhookEvent.Status.FAILED, f"Body is not JSON: {exc}"[:MAX_ERROR_LENGTH]
@@ -624,6 +852,8 @@ def webhooks_register(connection: Connection, *, http: HttpClient | None = None)
     if (connection.config or {}).get("webhook_ids"):
         webhooks_unregister(connection, http=http)
     secret = settings.SHOPIFY_CLIENT_SECRET if not spec.per_connection_secret else secrets.token_urlsafe(32)
+    if spec.notification:
+        secret = ""  # nothing signs these: the seller pastes the URL in the cabinet (register_webhooks says so)
     if spec.per_connection_secret:
         connection.credentials = {**connection.credentials, "webhook_secret": secret}
         Connection.objects.filter(pk=connection.pk).update(credentials=connection.credentials,

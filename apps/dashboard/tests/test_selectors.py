@@ -132,6 +132,19 @@ def test_connection_health_worst_first(tenant):
     assert health[0].last_error == "Token revoked by the shop"
 
 
+def test_a_push_only_channel_is_healthy_without_syncs_and_offers_no_sync(tenant, client):
+    user, sakhi, *_rest = tenant
+    site = make_connection(sakhi, platform="website", display_name="Sakhi own site", config={
+        "site_url": "https://sakhi.example.in"})
+    health = {h.connection.pk: h for h in selectors.overview_for(user, now=NOW).connections}[site.pk]
+    assert (health.health, health.polled, health.sync_due) == ("ok", False, False)
+    client.force_login(user)
+    html = client.get("/").content.decode()
+    card = html[html.index("Sakhi own site"):][:1500]
+    assert "Orders arrive when the channel sends them" in card and "Never synced" not in card
+    assert f"/sync/{site.pk}/now" not in html and "Not synced recently" not in card
+
+
 def test_no_shgs_gives_empty_overview():
     data = selectors.overview_for(make_user(), now=NOW)
     assert data.shgs == [] and data.total.month.orders == 0 and data.charts == [] and data.connections == []

@@ -10,9 +10,15 @@ order number as its display number. Postings come from `/v4/posting/fbs/list`, c
 by when their status last changed: that is the incremental window. Ozon gives a posting no "updated"
 stamp, so `updated_at` is the latest date it carries (in process, handed to delivery).
 
-Not here: FBO postings (Ozon's own warehouses ship them; read-only and reported elsewhere), returns
-(a separate API), and push notifications: Ozon posts them unsigned to one URL set in the seller
-cabinet, so Haat cannot tell a real one from a forged one and polls instead.
+Push notifications (Seller cabinet -> Settings -> API keys -> Push notifications): Ozon POSTs JSON with a
+`message_type` to the URL the seller pastes there. Ozon signs nothing; its documentation tells the seller to
+accept only its published networks, and every body carries the `seller_id` (the Client-Id). Both are checked
+in apps/integrations/webhooks.py (OZON_PUSH); here a posting notification becomes the posting as
+`/v3/posting/fbs/get` returns it, never the body's own summary. Polling stays on: Ozon says pushes about new
+postings can be late.
+
+Not here: FBO postings (Ozon's own warehouses ship them; read-only and reported elsewhere) and returns
+(a separate API).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from apps.integrations.connectors.base import (
     ProductData,
     PushResult,
     StockUpdate,
+    WebhookMessage,
     chunked,
     screen_push,
     stock_problem,
@@ -59,6 +66,9 @@ PRODUCTS_PER_PAGE = 1000
 STOCKS_PER_CALL = 100
 PRICES_PER_CALL = 1000
 CENT = Decimal("0.01")
+# Push notifications about one FBS/rFBS posting: each is answered by reading the posting itself.
+POSTING_MESSAGES = frozenset({"TYPE_NEW_POSTING", "TYPE_POSTING_CANCELLED", "TYPE_STATE_CHANGED",
+                              "TYPE_CUTOFF_DATE_CHANGED", "TYPE_DELIVERY_DATE_CHANGED"})
 
 STATUS = {
     "awaiting_registration": OrderStatus.PENDING, "acceptance_in_progress": OrderStatus.PENDING,
@@ -102,7 +112,7 @@ class OzonConnector(Connector):
     name = "Ozon"
     auth_kind = AuthKind.API_KEY
     capabilities = frozenset({Capability.ORDERS, Capability.PRODUCTS, Capability.STOCK_PUSH, Capability.PRICE_PUSH,
-                              Capability.FULFILMENT_PUSH})
+                              Capability.FULFILMENT_PUSH, Capability.WEBHOOKS})
     credential_fields = (
         CredentialField("client_id", "Client ID",
                         help_text="Seller cabinet → Settings → Seller API: the Client ID shown above your keys."),
@@ -441,3 +451,50 @@ class OzonConnector(Connector):
                 return FulfilmentResult(ok=False, external_id=number, raw=raw,
                                         error=f"Ozon packed posting {number} but refused its tracking number: {words}")
         return FulfilmentResult(ok=True, external_id=number, raw=raw)
+
+    # --- push notifications --------------------------------------------------------------------------------------
+
+    @classmethod
+    def verify_webhook(cls, *, body: bytes, headers: dict[str, str], secret: str) -> bool:
+        """Ozon signs nothing, so no signature ever verifies: its notifications are checked by source address and
+        seller_id instead (webhooks.OZON_PUSH)."""
+        return False
+
+    def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:
+        """A posting notification -> that posting, read from the Seller API; any other type carries nothing to
+        upsert (chats, products, FBO) and is kept as received."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PermanentError(f"Ozon sent a push notification that is not JSON: {exc}", raw=body) from exc
+        if not isinstance(payload, dict) or not isinstance(payload.get("message_type"), str):
+            raise PermanentError("Ozon sent a push notification without message_type", raw=body)
+        kind = payload["message_type"]
+        message = WebhookMessage(delivery_id="", topic=kind, action=kind, payload=payload)
+        if kind not in POSTING_MESSAGES:
+            return message
+        try:
+            client_id, _key = self._keys()
+        except AuthError as exc:  # disconnected: no keys to read the posting with, now or on a retry
+            raise PermanentError(f"Cannot read posting {payload.get('posting_number')}: {exc.message}", raw=body) from exc
+        if str(payload.get("seller_id") or "").strip() != client_id:
+            raise PermanentError(f"A notification of seller {str(payload.get('seller_id'))[:20]} reached the channel "
+                                 f"of Client-Id {client_id}", raw=body)
+        number = payload.get("posting_number")
+        if not isinstance(number, str) or not number.strip():
+            raise PermanentError(f"Ozon sent {kind} without a posting_number", raw=body)
+        data = self._call("/v3/posting/fbs/get", {"posting_number": number.strip()}, operation="postings")
+        if not isinstance(data.get("result"), dict):
+            raise PermanentError(f"Ozon's answer for posting {number} has no result", raw=_dump(data))
+        message.orders = [self._order(data["result"])]
+        return message
+
+    def register_webhooks(self, *, callback_url: str, secret: str) -> list[str]:
+        """Nothing to call: Ozon has no API for the push URL; the seller pastes it in the cabinet (the channel's
+        page shows it)."""
+        return []
+
+    def unregister_webhooks(self, *, webhook_ids: Sequence[str]) -> None:
+        """Nothing was subscribed through the API. Pushes that still come after a disconnect are stored and fail
+        (no keys to read the posting with) until the seller removes the URL in the cabinet."""
+        return None

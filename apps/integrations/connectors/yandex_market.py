@@ -14,6 +14,13 @@ Calls and field names follow Yandex's official OpenAPI description (../shared/sp
 - `PUT /v2/campaigns/{id}/orders/{orderId}/status` and, for DBS shops (the seller delivers),
   `POST .../orders/{orderId}/delivery/track`.
 
+API notifications (cabinet -> Settings -> APIs and modules -> API notifications; not the retired push-api):
+Market POSTs `notification` requests to the URL the seller sets there. They are not signed; Yandex tells the
+seller to accept only its published networks, and each names its campaign. Both are checked in
+apps/integrations/webhooks.py (YANDEX_MARKET_NOTIFICATIONS), which also answers PING; here an order
+notification becomes the order as the business orders method returns it (Yandex's own advice), never the
+notification's summary.
+
 Money comes as JSON numbers in the shop's currency (`RUR` is Yandex's code for roubles, Haat says `RUB`);
 bodies are decoded with Decimal so no amount ever passes through a float.
 """
@@ -47,6 +54,7 @@ from apps.integrations.connectors.base import (
     ProductData,
     PushResult,
     StockUpdate,
+    WebhookMessage,
     chunked,
 )
 from apps.integrations.connectors.errors import AuthError, ConnectorError, PermanentError
@@ -63,6 +71,9 @@ CAMPAIGNS_PAGE_MAX = 100
 STOCKS_PER_CALL = 2000  # UpdateStocksRequest.skus maxItems
 PRICES_PER_CALL = 500  # UpdateBusinessPricesRequest.offers maxItems
 MAX_STOCK = 2_000_000_000
+# API notifications about one order: each is answered by reading the order itself.
+ORDER_NOTIFICATIONS = frozenset({"ORDER_CREATED", "ORDER_STATUS_UPDATED", "ORDER_CANCELLED", "ORDER_UPDATED",
+                                 "ORDER_CANCELLATION_REQUEST"})
 
 # Yandex's currency codes differ from ISO 4217 for the rouble only.
 TO_HAAT_CURRENCY = {"RUR": "RUB"}
@@ -123,7 +134,7 @@ class YandexMarketConnector(Connector):
     name = "Yandex Market"
     auth_kind = AuthKind.API_KEY
     capabilities = frozenset({Capability.ORDERS, Capability.PRODUCTS, Capability.STOCK_PUSH, Capability.PRICE_PUSH,
-                              Capability.FULFILMENT_PUSH})
+                              Capability.FULFILMENT_PUSH, Capability.WEBHOOKS})
     credential_fields = (
         CredentialField("api_key", "API key", secret=True,
                         help_text="Seller cabinet → Settings → API and modules → Authorization tokens: create an "
@@ -501,6 +512,54 @@ class YandexMarketConnector(Connector):
             raise PermanentError(f"Yandex Market did not move the order to {change['status']}",
                                  raw=json.dumps(data, default=str)[:2000])
         return {"status": new, "substatus": (data.get("order") or {}).get("substatus")}
+
+    # --- API notifications -------------------------------------------------------------------------------------
+
+    @classmethod
+    def verify_webhook(cls, *, body: bytes, headers: dict[str, str], secret: str) -> bool:
+        """Market signs nothing, so no signature ever verifies: notifications are checked by source address and
+        campaign instead (webhooks.YANDEX_MARKET_NOTIFICATIONS)."""
+        return False
+
+    def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:
+        """An order notification -> that order, read through the business orders method; other types (chats,
+        reviews, returns) carry nothing to upsert and are kept as received."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PermanentError(f"Yandex Market sent a notification that is not JSON: {exc}", raw=body) from exc
+        if not isinstance(payload, dict) or not isinstance(payload.get("notificationType"), str):
+            raise PermanentError("Yandex Market sent a notification without notificationType", raw=body)
+        kind = payload["notificationType"]
+        message = WebhookMessage(delivery_id="", topic=kind, action=kind, payload=payload)
+        if kind not in ORDER_NOTIFICATIONS:
+            return message
+        order_id, campaign = payload.get("orderId"), payload.get("campaignId")
+        if not isinstance(order_id, int) or isinstance(order_id, bool) or order_id <= 0:
+            raise PermanentError(f"Yandex Market sent {kind} without a numeric orderId", raw=body)
+        if str(campaign) != str(self.context.config.get("campaign_id") or "").strip():
+            raise PermanentError(f"A notification of campaign {str(campaign)[:20]} reached another campaign's "
+                                 "channel", raw=body)
+        try:
+            raw = self._current_order(str(order_id))
+        except AuthError as exc:  # disconnected: no key to read the order with, now or on a retry
+            raise PermanentError(f"Cannot read order {order_id}: {exc.message}", raw=body) from exc
+        if raw is None:
+            # The method lists orders of the last 30 days without dates; the next poll reconciles the rest.
+            raise PermanentError(f"Yandex Market did not return order {order_id} of the {kind} notification",
+                                 raw=body)
+        message.orders = [self._order(raw)]
+        return message
+
+    def register_webhooks(self, *, callback_url: str, secret: str) -> list[str]:
+        """Nothing to call: the notification URL is set in the cabinet, not through the API (the channel's page
+        shows the URL to paste)."""
+        return []
+
+    def unregister_webhooks(self, *, webhook_ids: Sequence[str]) -> None:
+        """Nothing was subscribed through the API. Notifications that still come after a disconnect are stored and
+        fail (no key to read the order with) until the seller switches them off in the cabinet."""
+        return None
 
 
 def _plain(value: Any) -> Any:

@@ -21,6 +21,11 @@ Same paths, headers, field names, paging and error shapes as the current Seller 
   `/v1/product/import/prices` {prices [{offer_id, price, old_price, currency_code}] <= 1000} ->
   {result [{offer_id, product_id, updated, errors [{code, message}]}]} (per-item answers).
 - `POST /_sandbox/orders` (Haat's demo button) places a new order.
+- Push notifications: `POST /_sandbox/push` {account_id, url} is the cabinet's push settings (Settings -> API
+  keys -> Push notifications). Like Ozon it sends `TYPE_PING` and keeps the URL only when the answer is
+  {version, name, time}; then a new posting (`TYPE_NEW_POSTING`), a status change (`TYPE_STATE_CHANGED`, in the
+  push model's status names) and a cancellation (`TYPE_POSTING_CANCELLED`) are POSTed there, from 127.0.0.1,
+  each with the seller's `seller_id`.
 
 A neutral order is one Ozon order with one posting ("<order_number>-1"). Neutral statuses map to
 posting statuses: pending = awaiting_registration, unshipped = awaiting_packaging, shipped =
@@ -33,23 +38,30 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import wraps
 from typing import Any
 
+import requests
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
+from django.utils import timezone as dj_timezone
 
 from apps.sandbox import dataset
+from apps.sandbox import http as sandbox_http
 from apps.sandbox.http import DemoOrderRefused, json_response, platform_api, read_demo_order, read_json, sandbox_endpoint
 from apps.sandbox.models import SandboxAccount, SandboxObject
 from apps.sandbox.shop import check_order_lines
 
+logger = logging.getLogger(__name__)
+
 PLATFORM = "ozon"
+PING_TIMEOUT = 2.0  # Ozon counts an answer slower than a couple of seconds as the service being down
 ORDER_NUMBER_BASE = 30_000_000
 PRODUCT_ID_BASE = 700_000_000
 OZON_SKU_BASE = 1_400_000_000
@@ -122,11 +134,108 @@ def connection_credentials(account: SandboxAccount) -> dict:
 
 
 def create_order(account: SandboxAccount, *, skus: list[tuple[str, int]] | None = None) -> dict:
-    """A buyer just bought: a new posting awaiting packaging. Ozon's push notifications are configured in the
-    seller cabinet and unsigned, so Haat does not take them; it sees the posting on its next poll."""
+    """A buyer just bought: a new posting awaiting packaging, and `TYPE_NEW_POSTING` to the push URL when the
+    cabinet has one."""
     dataset.ensure_seeded(account)
     check_order_lines(account, skus, unknown="offer_id(s)")
-    return dataset.order_create(account, skus=skus)
+    order = dataset.order_create(account, skus=skus)
+    products = _products(account)
+    push(account, {
+        "message_type": "TYPE_NEW_POSTING", "posting_number": posting_number(order["id"]),
+        "products": [{"sku": ozon_sku(products[line["sku"]]) if line["sku"] in products else OZON_SKU_BASE,
+                      "offer_id": line["sku"], "quantity": line["quantity"]} for line in order["lines"]],
+        "in_process_at": order["created_at"], "warehouse_id": account.settings.get("warehouse_id"),
+        "shipment_date": dataset.iso(dataset.parse_iso(order["created_at"]) + timedelta(days=2)),
+        "tpl_integration_type": "non_integrated", "is_express": False, "seller_id": int(account.account_id)})
+    return order
+
+
+def update_order(account: SandboxAccount, order_id: str, **changes: Any) -> dict:
+    """Ozon moved a posting on (handed to delivery, delivered, cancelled by the buyer): stored, then pushed."""
+    products = _products(account)
+    before = render_posting(account, dataset.objects(account, "order").get(key=order_id).data, products)["status"]
+    order = dataset.order_update(account, order_id, **changes)
+    push_status_change(account, order, before)
+    return order
+
+
+# --- push notifications (the cabinet's push settings) -------------------------------------------------------------
+
+
+class PushUrlRefused(Exception):
+    """The cabinet would not save the URL: Ozon's TYPE_PING got no documented answer."""
+
+
+def _post_json(url: str, payload: dict, timeout: float) -> tuple[int | None, Any]:
+    """POST one notification and read the answer (the cabinet checks TYPE_PING's). Tests and the demo seed
+    replace it."""
+    try:
+        response = requests.post(url, json=payload, timeout=timeout)
+    except requests.RequestException as exc:
+        logger.warning("sandbox Ozon push to %s failed: %s", url.split("?")[0], type(exc).__name__)
+        return None, None
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, None
+
+
+def ping_answer_problem(status: int | None, answer: Any) -> str:
+    """What is wrong with an answer to TYPE_PING: Ozon wants 200 with version, name and the time (UTC, ISO 8601)
+    of the answer; "" when it is right."""
+    if status != 200:
+        return f"answered {status}" if status else "did not answer"
+    if not isinstance(answer, dict):
+        return "answered without a JSON object"
+    for name in ("name", "version"):
+        if not isinstance(answer.get(name), str) or not answer[name]:
+            return f"the answer has no {name}"
+    try:
+        datetime.fromisoformat(str(answer.get("time")).replace("Z", "+00:00"))
+    except ValueError:
+        return "the answer's time is not an ISO 8601 date-time"
+    return ""
+
+
+def configure_push(account: SandboxAccount, url: str, *, post=None) -> None:
+    """Save the push URL as the cabinet does: only after a TYPE_PING it answers as documented."""
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise PushUrlRefused("The address must start with https://")
+    ping = {"message_type": "TYPE_PING", "time": dj_timezone.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    status, answer = (post or _post_json)(url, ping, PING_TIMEOUT)
+    problem = ping_answer_problem(status, answer)
+    if problem:
+        raise PushUrlRefused(f"Ozon sent TYPE_PING to {url} and the service {problem}")
+    account.settings = {**account.settings, "push_url": url}
+    account.save(update_fields=["settings"])
+
+
+def push(account: SandboxAccount, payload: dict) -> int | None:
+    """POST a notification to the cabinet's push URL, if any; returns the service's HTTP status."""
+    url = account.settings.get("push_url")
+    if not url:
+        return None
+    # Looked up at call time: tests (and the demo seed) replace apps.sandbox.http.deliver_webhook.
+    status = sandbox_http.deliver_webhook(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    if status != 200:
+        logger.info("sandbox Ozon %s push answered %s", payload.get("message_type"), status)
+    return status
+
+
+def push_status_change(account: SandboxAccount, order: dict, before: str) -> None:
+    products = _products(account)
+    posting = render_posting(account, order, products)
+    if posting["status"] == before:
+        return
+    common = {"posting_number": posting["posting_number"], "changed_state_date": order["updated_at"],
+              "warehouse_id": account.settings.get("warehouse_id"), "seller_id": int(account.account_id)}
+    if posting["status"] == "cancelled":
+        push(account, {"message_type": "TYPE_POSTING_CANCELLED", **common,
+                       "products": [{"sku": p["sku"], "quantity": p["quantity"]} for p in posting["products"]],
+                       "old_state": SUBSTATUS.get(before, ""), "new_state": "posting_canceled",
+                       "reason": {"id": 352, "message": "Покупатель отменил заказ"}})
+    else:
+        push(account, {"message_type": "TYPE_STATE_CHANGED", **common, "new_state": SUBSTATUS[posting["status"]]})
 
 
 # --- answers in Ozon's shapes ---------------------------------------------------------------------------------
@@ -367,7 +476,8 @@ def posting_ship_view(request: HttpRequest, account: SandboxAccount, body: dict)
             wanted[product["sku"]] = wanted.get(product["sku"], 0) + product["quantity"]
         if packed != wanted:
             raise BadRequest("PRODUCTS_MISMATCH: the packages must hold every product of the posting with its quantity")
-        dataset.order_update(account, row.key, status="shipped", ozon_packed=True)
+        updated = dataset.order_update(account, row.key, status="shipped", ozon_packed=True)
+    push_status_change(account, updated, posting["status"])
     return json_response({"result": [posting["posting_number"]], "additional_data": []})
 
 
@@ -562,6 +672,24 @@ def demo_order_view(request: HttpRequest) -> HttpResponse:
                          status=201)
 
 
+@endpoint
+def push_settings_view(request: HttpRequest) -> HttpResponse:
+    """The cabinet's push settings: {"account_id", "url"} -> TYPE_PING, then saved (no auth: sandbox only)."""
+    if request.method != "POST":
+        return error(405, 12, f"Method {request.method} is not allowed")
+    body = read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("account_id"), str):
+        return error(400, 3, "account_id and url are required")
+    account = SandboxAccount._default_manager.filter(platform=PLATFORM, account_id=body["account_id"]).first()
+    if account is None:
+        return error(404, 5, "No sandbox Ozon account with that account_id")
+    try:
+        configure_push(account, body.get("url"))
+    except PushUrlRefused as exc:
+        return error(400, 3, str(exc))
+    return json_response({"result": True, "url": account.settings["push_url"]})
+
+
 urlpatterns = [
     path("v2/warehouse/list", warehouse_list_view, name="warehouse-list"),
     path("v4/posting/fbs/list", posting_list_view, name="posting-fbs-list"),
@@ -573,4 +701,5 @@ urlpatterns = [
     path("v2/products/stocks", stocks_view, name="stocks"),
     path("v1/product/import/prices", import_prices_view, name="import-prices"),
     path("_sandbox/orders", demo_order_view, name="demo-order"),
+    path("_sandbox/push", push_settings_view, name="push-settings"),
 ]

@@ -16,6 +16,10 @@ Paths, field names, enums, paging and error shapes follow Yandex's official Open
   and for DBS shops (the seller delivers) READY_TO_SHIP -> DELIVERY -> DELIVERED.
 - `POST /v2/campaigns/{campaignId}/orders/{orderId}/delivery/track` (DBS; PROCESSING, DELIVERY or PICKUP).
 - `POST /_sandbox/orders` (Haat's demo button) places a new order.
+- API notifications: `POST /_sandbox/notifications` {account_id, url} is the cabinet's "API notifications" form.
+  Like Market, it sends `PING` first and keeps the URL only when the answer is the documented
+  {version, name, time}; then every new order (`ORDER_CREATED`), status change (`ORDER_STATUS_UPDATED`) and
+  cancellation (`ORDER_CANCELLED`) is POSTed there as `sendNotification` describes, from 127.0.0.1.
 
 Neutral orders (apps/sandbox/dataset.py) become Yandex orders with the same numeric id: pending = UNPAID,
 unshipped = PROCESSING/STARTED, shipped = DELIVERY, delivered = DELIVERED, cancelled =
@@ -28,11 +32,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -40,11 +46,16 @@ from django.urls import path
 from django.utils import timezone as dj_timezone
 
 from apps.sandbox import dataset
+from apps.sandbox import http as sandbox_http
 from apps.sandbox.http import DemoOrderRefused, json_response, platform_api, read_demo_order, read_json, sandbox_endpoint
 from apps.sandbox.models import SandboxAccount, SandboxObject
 from apps.sandbox.shop import check_order_lines
 
+logger = logging.getLogger(__name__)
+
 PLATFORM = "yandex_market"
+# Market waits one second for the answer to PING (and ten for any other notification: deliver_webhook's timeout).
+PING_TIMEOUT = 1.0
 MSK = timezone(timedelta(hours=3))
 ORDERS_LIMIT = 50
 MAPPINGS_LIMIT = 100
@@ -119,11 +130,104 @@ def prepare(account: SandboxAccount) -> None:
 
 
 def create_order(account: SandboxAccount, *, skus: list[tuple[str, int]] | None = None) -> dict:
-    """A buyer just bought: a new PROCESSING/STARTED order (neutral shape). API notifications are not
-    played by this sandbox, so Haat sees the order on its next poll."""
+    """A buyer just bought: a new PROCESSING/STARTED order (neutral shape), and `ORDER_CREATED` to the
+    notification URL when the cabinet has one."""
     prepare(account)
     check_order_lines(account, skus, unknown="SKU(s)")
-    return dataset.order_create(account, skus=skus)
+    order = dataset.order_create(account, skus=skus)
+    notify(account, {"notificationType": "ORDER_CREATED", "campaignId": account.settings["campaign_id"],
+                     "orderId": int(order["id"]), "createdAt": _utc(order["created_at"]), "items": _items(order)})
+    return order
+
+
+def update_order(account: SandboxAccount, order_id: str, **changes: Any) -> dict:
+    """Market changed an order (delivery progress, a buyer's cancellation): stored, then notified."""
+    before = _state(account, _order_row(account, int(order_id)).data)
+    order = dataset.order_update(account, order_id, **changes)
+    notify_status_change(account, order, before)
+    return order
+
+
+# --- API notifications (the cabinet's "API notifications" tab) ---------------------------------------------------
+
+
+class NotificationUrlRefused(Exception):
+    """The cabinet would not save the URL: Market's PING got no documented answer."""
+
+
+def _utc(value: str) -> str:
+    return dataset.parse_iso(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _items(order: dict) -> list[dict]:
+    return [{"offerId": line["sku"], "count": int(line["quantity"])} for line in order["lines"]]
+
+
+def _post_json(url: str, payload: dict, timeout: float) -> tuple[int | None, Any]:
+    """POST one notification and read the answer (the cabinet checks PING's). Tests and the demo seed replace it."""
+    try:
+        response = requests.post(url, json=payload, timeout=timeout)
+    except requests.RequestException as exc:
+        logger.warning("sandbox Yandex Market notification to %s failed: %s", url.split("?")[0], type(exc).__name__)
+        return None, None
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, None
+
+
+def ping_answer_problem(status: int | None, answer: Any) -> str:
+    """What is wrong with an answer to PING, by sendNotification's 200 body: name and version (1-100
+    characters) and the time processing started, ISO 8601; "" when it is right."""
+    if status != 200:
+        return f"answered {status}" if status else "did not answer"
+    if not isinstance(answer, dict):
+        return "answered without a JSON object"
+    for name in ("name", "version"):
+        if not isinstance(answer.get(name), str) or not 1 <= len(answer[name]) <= 100:
+            return f"the answer's {name} must be a string of 1 to 100 characters"
+    try:
+        datetime.fromisoformat(str(answer.get("time")).replace("Z", "+00:00"))
+    except ValueError:
+        return "the answer's time is not an ISO 8601 date-time"
+    return ""
+
+
+def configure_notifications(account: SandboxAccount, url: str, *, post=None) -> None:
+    """Save the notification URL as the cabinet does: only after a PING it answers as documented."""
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise NotificationUrlRefused("The address must start with https://")
+    ping = {"notificationType": "PING", "time": dj_timezone.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    status, answer = (post or _post_json)(url, ping, PING_TIMEOUT)
+    problem = ping_answer_problem(status, answer)
+    if problem:
+        raise NotificationUrlRefused(f"Market sent PING to {url} and the store {problem}")
+    account.settings = {**account.settings, "notification_url": url}
+    account.save(update_fields=["settings"])
+
+
+def notify(account: SandboxAccount, payload: dict) -> int | None:
+    """POST a notification to the cabinet's URL, if any; returns the store's HTTP status."""
+    url = account.settings.get("notification_url")
+    if not url:
+        return None
+    # Looked up at call time: tests (and the demo seed) replace apps.sandbox.http.deliver_webhook.
+    status = sandbox_http.deliver_webhook(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    if status != 200:
+        logger.info("sandbox Yandex Market %s notification answered %s", payload.get("notificationType"), status)
+    return status
+
+
+def notify_status_change(account: SandboxAccount, order: dict, before: tuple[str, str]) -> None:
+    status, substatus = _state(account, order)
+    if (status, substatus) == tuple(before):
+        return
+    base = {"campaignId": account.settings["campaign_id"], "orderId": int(order["id"])}
+    when = _utc(order["updated_at"])
+    notify(account, {"notificationType": "ORDER_STATUS_UPDATED", **base, "status": status,
+                     "substatus": substatus or "UNKNOWN", "updatedAt": when})
+    if status == "CANCELLED":
+        notify(account, {"notificationType": "ORDER_CANCELLED", **base, "cancelledAt": when, "items": _items(order)})
 
 
 def revoke_key(account: SandboxAccount) -> None:
@@ -548,6 +652,7 @@ def order_status_view(request: HttpRequest, account: SandboxAccount, campaign_id
                "substatus": target[1] or {"DELIVERY": "DELIVERY_SERVICE_RECEIVED",
                                           "DELIVERED": "DELIVERY_SERVICE_DELIVERED"}.get(target[0], "")}
         updated = dataset.order_update(account, row.key, status=neutral[target[0]], ym=own)
+    notify_status_change(account, updated, (status, substatus))
     return json_response({"order": render_order_v2(account, updated)})
 
 
@@ -587,6 +692,24 @@ def demo_order_view(request: HttpRequest) -> HttpResponse:
     return json_response(render_order(account, order), status=201)
 
 
+@endpoint
+def notifications_view(request: HttpRequest) -> HttpResponse:
+    """The cabinet's API notifications form: {"account_id", "url"} -> PING, then saved (no auth: sandbox only)."""
+    if request.method != "POST":
+        return api_error(405, "METHOD_NOT_ALLOWED", f"Method {request.method} is not allowed")
+    body = read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("account_id"), str):
+        return api_error(400, "BAD_REQUEST", "account_id and url are required")
+    account = SandboxAccount._default_manager.filter(platform=PLATFORM, account_id=body["account_id"]).first()
+    if account is None:
+        return api_error(404, "NOT_FOUND", "No sandbox Yandex Market account with that account_id")
+    try:
+        configure_notifications(account, body.get("url"))
+    except NotificationUrlRefused as exc:
+        return api_error(400, "BAD_REQUEST", str(exc))
+    return json_response({"status": "OK", "url": account.settings["notification_url"]})
+
+
 urlpatterns = [
     path("v2/campaigns", campaigns_view, name="campaigns"),
     path("v2/campaigns/<int:campaign_id>", campaign_view, name="campaign"),
@@ -598,7 +721,8 @@ urlpatterns = [
     path("v2/campaigns/<int:campaign_id>/orders/<int:order_id>/delivery/track", delivery_track_view,
          name="delivery-track"),
     path("_sandbox/orders", demo_order_view, name="demo-order"),
+    path("_sandbox/notifications", notifications_view, name="notifications"),
 ]
 
-__all__ = ["connection_config", "connection_credentials", "create_demo_account", "create_order", "revoke_key",
-           "urlpatterns"]
+__all__ = ["configure_notifications", "connection_config", "connection_credentials", "create_demo_account",
+           "create_order", "revoke_key", "update_order", "urlpatterns"]

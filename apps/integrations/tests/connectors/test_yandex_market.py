@@ -72,8 +72,10 @@ def truth_orders(account) -> dict[str, dict]:
 def test_descriptor_is_truthful():
     assert YandexMarketConnector.auth_kind == AuthKind.API_KEY
     assert YandexMarketConnector.capabilities == {Capability.ORDERS, Capability.PRODUCTS, Capability.STOCK_PUSH,
-                                                  Capability.PRICE_PUSH, Capability.FULFILMENT_PUSH}
-    assert Capability.WEBHOOKS not in YandexMarketConnector.capabilities  # notifications: not in the copied spec
+                                                  Capability.PRICE_PUSH, Capability.FULFILMENT_PUSH,
+                                                  Capability.WEBHOOKS}
+    # API notifications are unsigned: verified by source address and campaign (test_webhooks_notifications.py).
+    assert not YandexMarketConnector.verify_webhook(body=b"{}", headers={}, secret="anything")
     assert {f.name for f in YandexMarketConnector.credential_fields if f.secret} == {"api_key"}
     assert {f.name: f.stored_in for f in YandexMarketConnector.credential_fields}["campaign_id"] == "config"
     assert YandexMarketConnector.default_currency == "RUB"
