@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -211,3 +212,71 @@ def deliver_webhook(url: str, body: bytes, headers: dict[str, str]) -> int | Non
     except requests.RequestException as exc:
         logger.warning("sandbox webhook delivery to %s failed: %s", url.split("?")[0], type(exc).__name__)
         return None
+
+
+# --- notification URLs a seller pastes into a marketplace cabinet (Ozon push, Yandex Market API notifications) ----
+
+
+class CallbackUrlRefused(Exception):
+    """The cabinet would not save the URL: its PING got no answer in the documented shape."""
+
+
+def post_json(url: str, payload: dict, timeout: float) -> tuple[int | None, Any]:
+    """POST one notification and read the answer (the cabinet checks the PING's). Tests and the demo seed
+    replace it through the platforms' `post=` argument."""
+    try:
+        response = requests.post(url, json=payload, timeout=timeout)
+    except requests.RequestException as exc:
+        logger.warning("sandbox notification to %s failed: %s", url.split("?")[0], type(exc).__name__)
+        return None, None
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, None
+
+
+def ping_answer_problem(status: int | None, answer: Any, *, max_name_length: int | None = None) -> str:
+    """What is wrong with an answer to a PING: both platforms want 200 with `version`, `name` (Yandex: at most
+    `max_name_length` characters) and the `time` of the answer (ISO 8601); "" when it is right."""
+    if status != 200:
+        return f"answered {status}" if status else "did not answer"
+    if not isinstance(answer, dict):
+        return "answered without a JSON object"
+    for name in ("name", "version"):
+        value = answer.get(name)
+        if max_name_length is not None and not (isinstance(value, str) and 1 <= len(value) <= max_name_length):
+            return f"the answer's {name} must be a string of 1 to {max_name_length} characters"
+        if not isinstance(value, str) or not value:
+            return f"the answer has no {name}"
+    try:
+        datetime.fromisoformat(str(answer.get("time")).replace("Z", "+00:00"))
+    except ValueError:
+        return "the answer's time is not an ISO 8601 date-time"
+    return ""
+
+
+def save_callback_url(account: SandboxAccount, url: Any, *, setting: str, ping: dict, timeout: float,
+                      problem: Callable[[int | None, Any], str], refused: type[CallbackUrlRefused], sender: str,
+                      post: Callable[[str, dict, float], tuple[int | None, Any]] | None = None) -> None:
+    """Save a notification URL in the account's `setting` as a cabinet does: only after `ping` gets the
+    documented answer; raises `refused` saying what was wrong."""
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise refused("The address must start with https://")
+    status, answer = (post or post_json)(url, ping, timeout)
+    wrong = problem(status, answer)
+    if wrong:
+        kind = ping.get("message_type") or ping.get("notificationType") or "a check"
+        raise refused(f"{sender} sent {kind} to {url} and the service {wrong}")
+    account.settings = {**account.settings, setting: url}
+    account.save(update_fields=["settings"])
+
+
+def send_to_callback_url(account: SandboxAccount, setting: str, payload: dict, *, kind: str) -> int | None:
+    """POST a notification to the URL saved in the account's `setting`, if any; returns the HTTP status."""
+    url = account.settings.get(setting)
+    if not url:
+        return None
+    status = deliver_webhook(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    if status != 200:
+        logger.info("sandbox %s notification answered %s", kind, status)
+    return status

@@ -46,7 +46,6 @@ from decimal import Decimal, InvalidOperation
 from functools import wraps
 from typing import Any
 
-import requests
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
@@ -162,64 +161,27 @@ def update_order(account: SandboxAccount, order_id: str, **changes: Any) -> dict
 # --- push notifications (the cabinet's push settings) -------------------------------------------------------------
 
 
-class PushUrlRefused(Exception):
+class PushUrlRefused(sandbox_http.CallbackUrlRefused):
     """The cabinet would not save the URL: Ozon's TYPE_PING got no documented answer."""
-
-
-def _post_json(url: str, payload: dict, timeout: float) -> tuple[int | None, Any]:
-    """POST one notification and read the answer (the cabinet checks TYPE_PING's). Tests and the demo seed
-    replace it."""
-    try:
-        response = requests.post(url, json=payload, timeout=timeout)
-    except requests.RequestException as exc:
-        logger.warning("sandbox Ozon push to %s failed: %s", url.split("?")[0], type(exc).__name__)
-        return None, None
-    try:
-        return response.status_code, response.json()
-    except ValueError:
-        return response.status_code, None
 
 
 def ping_answer_problem(status: int | None, answer: Any) -> str:
     """What is wrong with an answer to TYPE_PING: Ozon wants 200 with version, name and the time (UTC, ISO 8601)
     of the answer; "" when it is right."""
-    if status != 200:
-        return f"answered {status}" if status else "did not answer"
-    if not isinstance(answer, dict):
-        return "answered without a JSON object"
-    for name in ("name", "version"):
-        if not isinstance(answer.get(name), str) or not answer[name]:
-            return f"the answer has no {name}"
-    try:
-        datetime.fromisoformat(str(answer.get("time")).replace("Z", "+00:00"))
-    except ValueError:
-        return "the answer's time is not an ISO 8601 date-time"
-    return ""
+    return sandbox_http.ping_answer_problem(status, answer)
 
 
 def configure_push(account: SandboxAccount, url: str, *, post=None) -> None:
     """Save the push URL as the cabinet does: only after a TYPE_PING it answers as documented."""
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise PushUrlRefused("The address must start with https://")
     ping = {"message_type": "TYPE_PING", "time": dj_timezone.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    status, answer = (post or _post_json)(url, ping, PING_TIMEOUT)
-    problem = ping_answer_problem(status, answer)
-    if problem:
-        raise PushUrlRefused(f"Ozon sent TYPE_PING to {url} and the service {problem}")
-    account.settings = {**account.settings, "push_url": url}
-    account.save(update_fields=["settings"])
+    sandbox_http.save_callback_url(account, url, setting="push_url", ping=ping, timeout=PING_TIMEOUT,
+                                   problem=ping_answer_problem, refused=PushUrlRefused, sender="Ozon", post=post)
 
 
 def push(account: SandboxAccount, payload: dict) -> int | None:
     """POST a notification to the cabinet's push URL, if any; returns the service's HTTP status."""
-    url = account.settings.get("push_url")
-    if not url:
-        return None
-    # Looked up at call time: tests (and the demo seed) replace apps.sandbox.http.deliver_webhook.
-    status = sandbox_http.deliver_webhook(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
-    if status != 200:
-        logger.info("sandbox Ozon %s push answered %s", payload.get("message_type"), status)
-    return status
+    return sandbox_http.send_to_callback_url(account, "push_url", payload,
+                                             kind=f"Ozon {payload.get('message_type')}")
 
 
 def push_status_change(account: SandboxAccount, order: dict, before: str) -> None:

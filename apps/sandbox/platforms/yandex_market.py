@@ -38,7 +38,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -151,8 +150,22 @@ def update_order(account: SandboxAccount, order_id: str, **changes: Any) -> dict
 # --- API notifications (the cabinet's "API notifications" tab) ---------------------------------------------------
 
 
-class NotificationUrlRefused(Exception):
+class NotificationUrlRefused(sandbox_http.CallbackUrlRefused):
     """The cabinet would not save the URL: Market's PING got no documented answer."""
+
+
+def ping_answer_problem(status: int | None, answer: Any) -> str:
+    """What is wrong with an answer to PING: Market wants 200 with version and name (1 to 100 characters) and the
+    time of the answer (ISO 8601); "" when it is right."""
+    return sandbox_http.ping_answer_problem(status, answer, max_name_length=100)
+
+
+def configure_notifications(account: SandboxAccount, url: str, *, post=None) -> None:
+    """Save the notification URL as the cabinet does: only after a PING it answers as documented."""
+    ping = {"notificationType": "PING", "time": dj_timezone.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    sandbox_http.save_callback_url(account, url, setting="notification_url", ping=ping, timeout=PING_TIMEOUT,
+                                   problem=ping_answer_problem, refused=NotificationUrlRefused, sender="Market",
+                                   post=post)
 
 
 def _utc(value: str) -> str:
@@ -163,59 +176,10 @@ def _items(order: dict) -> list[dict]:
     return [{"offerId": line["sku"], "count": int(line["quantity"])} for line in order["lines"]]
 
 
-def _post_json(url: str, payload: dict, timeout: float) -> tuple[int | None, Any]:
-    """POST one notification and read the answer (the cabinet checks PING's). Tests and the demo seed replace it."""
-    try:
-        response = requests.post(url, json=payload, timeout=timeout)
-    except requests.RequestException as exc:
-        logger.warning("sandbox Yandex Market notification to %s failed: %s", url.split("?")[0], type(exc).__name__)
-        return None, None
-    try:
-        return response.status_code, response.json()
-    except ValueError:
-        return response.status_code, None
-
-
-def ping_answer_problem(status: int | None, answer: Any) -> str:
-    """What is wrong with an answer to PING, by sendNotification's 200 body: name and version (1-100
-    characters) and the time processing started, ISO 8601; "" when it is right."""
-    if status != 200:
-        return f"answered {status}" if status else "did not answer"
-    if not isinstance(answer, dict):
-        return "answered without a JSON object"
-    for name in ("name", "version"):
-        if not isinstance(answer.get(name), str) or not 1 <= len(answer[name]) <= 100:
-            return f"the answer's {name} must be a string of 1 to 100 characters"
-    try:
-        datetime.fromisoformat(str(answer.get("time")).replace("Z", "+00:00"))
-    except ValueError:
-        return "the answer's time is not an ISO 8601 date-time"
-    return ""
-
-
-def configure_notifications(account: SandboxAccount, url: str, *, post=None) -> None:
-    """Save the notification URL as the cabinet does: only after a PING it answers as documented."""
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise NotificationUrlRefused("The address must start with https://")
-    ping = {"notificationType": "PING", "time": dj_timezone.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    status, answer = (post or _post_json)(url, ping, PING_TIMEOUT)
-    problem = ping_answer_problem(status, answer)
-    if problem:
-        raise NotificationUrlRefused(f"Market sent PING to {url} and the store {problem}")
-    account.settings = {**account.settings, "notification_url": url}
-    account.save(update_fields=["settings"])
-
-
 def notify(account: SandboxAccount, payload: dict) -> int | None:
     """POST a notification to the cabinet's URL, if any; returns the store's HTTP status."""
-    url = account.settings.get("notification_url")
-    if not url:
-        return None
-    # Looked up at call time: tests (and the demo seed) replace apps.sandbox.http.deliver_webhook.
-    status = sandbox_http.deliver_webhook(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
-    if status != 200:
-        logger.info("sandbox Yandex Market %s notification answered %s", payload.get("notificationType"), status)
-    return status
+    return sandbox_http.send_to_callback_url(account, "notification_url", payload,
+                                             kind=f"Yandex Market {payload.get('notificationType')}")
 
 
 def notify_status_change(account: SandboxAccount, order: dict, before: tuple[str, str]) -> None:
