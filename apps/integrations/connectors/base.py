@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -433,6 +434,17 @@ class Connector(abc.ABC):
 
     def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:
         raise self._unsupported(Capability.WEBHOOKS)
+
+    def _typed_notification(self, body: bytes, *, type_field: str, what: str) -> tuple[dict[str, Any], str]:
+        """An unsigned platform notification's JSON object and its type (Ozon's message_type, Yandex Market's
+        notificationType), or a PermanentError that keeps the raw body."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PermanentError(f"{self.name} sent a {what} that is not JSON: {exc}", raw=body) from exc
+        if not isinstance(payload, dict) or not isinstance(payload.get(type_field), str):
+            raise PermanentError(f"{self.name} sent a {what} without {type_field}", raw=body)
+        return payload, payload[type_field]
 
     def register_webhooks(self, *, callback_url: str, secret: str) -> list[str]:
         raise self._unsupported(Capability.WEBHOOKS)

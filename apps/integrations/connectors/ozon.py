@@ -463,13 +463,7 @@ class OzonConnector(Connector):
     def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:
         """A posting notification -> that posting, read from the Seller API; any other type carries nothing to
         upsert (chats, products, FBO) and is kept as received."""
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PermanentError(f"Ozon sent a push notification that is not JSON: {exc}", raw=body) from exc
-        if not isinstance(payload, dict) or not isinstance(payload.get("message_type"), str):
-            raise PermanentError("Ozon sent a push notification without message_type", raw=body)
-        kind = payload["message_type"]
+        payload, kind = self._typed_notification(body, type_field="message_type", what="push notification")
         message = WebhookMessage(delivery_id="", topic=kind, action=kind, payload=payload)
         if kind not in POSTING_MESSAGES:
             return message

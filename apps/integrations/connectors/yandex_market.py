@@ -524,13 +524,7 @@ class YandexMarketConnector(Connector):
     def parse_webhook(self, *, body: bytes, headers: dict[str, str]) -> WebhookMessage:
         """An order notification -> that order, read through the business orders method; other types (chats,
         reviews, returns) carry nothing to upsert and are kept as received."""
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PermanentError(f"Yandex Market sent a notification that is not JSON: {exc}", raw=body) from exc
-        if not isinstance(payload, dict) or not isinstance(payload.get("notificationType"), str):
-            raise PermanentError("Yandex Market sent a notification without notificationType", raw=body)
-        kind = payload["notificationType"]
+        payload, kind = self._typed_notification(body, type_field="notificationType", what="notification")
         message = WebhookMessage(delivery_id="", topic=kind, action=kind, payload=payload)
         if kind not in ORDER_NOTIFICATIONS:
             return message
