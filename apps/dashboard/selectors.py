@@ -23,7 +23,7 @@ from django.utils import timezone
 from apps.accounts.selectors import visible_shgs
 from apps.integrations.connectors.base import Capability
 from apps.integrations.connectors.registry import UnknownPlatform, get_connector_class
-from apps.integrations.models import Connection
+from apps.integrations.models import Connection, SyncRun
 from apps.inventory.models import StockReservation
 from apps.orders.models import DailyOrderTotal, Fulfilment, Order
 
@@ -68,7 +68,7 @@ class ShgNumbers:
 class ConnectionHealth:
     connection: Connection
     channel: str
-    health: str  # ok, stale, error, needs_reauth, pending
+    health: str  # ok, syncing (was stale, a sync is running), stale, error, needs_reauth, pending
     last_success_at: datetime | None
     next_sync_at: datetime | None
     last_error: str
@@ -115,9 +115,9 @@ def channel_name(platform: str) -> str:
 def overview_for(user: AbstractBaseUser, *, shg_id: int | None = None, now: datetime | None = None) -> Overview:
     """Everything the overview page shows, for all the user's SHGs or one of them (already validated).
 
-    Eight queries: SHGs, the windows' totals per SHG and currency, the chart's per day, platform and currency
-    (both from the daily totals), unshipped counts, failed pushes, oversold lines, the oldest orders to ship (ids,
-    then rows), connections.
+    Ten queries: SHGs, the windows' totals per SHG and currency, the chart's per day, platform and currency
+    (both from the daily totals), orders to ship, failed pushes, oversold lines, the oldest orders to ship (ids,
+    then rows), connections and their running syncs.
     """
     now = timezone.localtime(now or timezone.now())
     today = now.date()
@@ -214,6 +214,10 @@ def connection_health(*, shg_ids: list[int], now: datetime) -> list[ConnectionHe
         .only("id", "platform", "display_name", "status", "last_success_at", "next_sync_at", "last_error",
               "poll_interval", "shg__name")
     )
+    connections = list(connections)
+    # A stale channel whose sync is running right now (the first one after connecting, say) is being fixed.
+    running = set(SyncRun.objects.filter(connection_id__in=[c.pk for c in connections],
+                                         status=SyncRun.Status.RUNNING).values_list("connection_id", flat=True))
     result = []
     for connection in connections:
         polled = _polled(connection.platform)
@@ -225,7 +229,9 @@ def connection_health(*, shg_ids: list[int], now: datetime) -> list[ConnectionHe
             sync_due=polled and connection.next_sync_at is not None and connection.next_sync_at <= now,
             polled=polled,
         ))
-    order = {"needs_reauth": 0, "error": 1, "stale": 2, "pending": 3, "ok": 4}
+        if result[-1].health == "stale" and connection.pk in running:
+            result[-1].health = "syncing"
+    order = {"needs_reauth": 0, "error": 1, "stale": 2, "pending": 3, "syncing": 4, "ok": 5}
     return sorted(result, key=lambda h: (order[h.health], h.connection.shg.name, h.channel))
 
 

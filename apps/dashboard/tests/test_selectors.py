@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.dashboard import selectors
 from apps.dashboard.tests.helpers import add, at, order
 from apps.integrations.connectors.base import OrderStatus
-from apps.integrations.models import Connection
+from apps.integrations.models import Connection, SyncRun
 from apps.integrations.tests.sync_fakes import make_order
 from apps.orders.models import Fulfilment, Order
 from apps.orders.services import upsert_orders
@@ -130,6 +130,13 @@ def test_connection_health_worst_first(tenant):
     assert [(h.connection.pk, h.health) for h in health] == [
         (jyoti_shop.pk, "needs_reauth"), (woo.pk, "stale"), (shop.pk, "ok")]
     assert health[0].last_error == "Token revoked by the shop"
+
+
+def test_a_stale_channel_whose_sync_is_running_says_so(tenant):
+    user, _sakhi, _jyoti, shop, woo, _jyoti_shop = tenant
+    SyncRun.objects.create(connection=shop, stream=SyncRun.Stream.ORDERS, status=SyncRun.Status.RUNNING)
+    health = {h.connection.pk: h.health for h in selectors.overview_for(user, now=NOW).connections}
+    assert health[shop.pk] == "syncing" and health[woo.pk] == "stale"  # neither has ever synced
 
 
 def test_a_push_only_channel_is_healthy_without_syncs_and_offers_no_sync(tenant, client):
