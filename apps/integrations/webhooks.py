@@ -838,6 +838,14 @@ def webhook_callback_url(connection: Connection) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
+def pasted_notification_url(connection: Connection) -> str | None:
+    """The URL a seller must paste in the platform's cabinet (Ozon, Yandex Market: no API registers it), or None
+    where Haat registers its webhooks itself, or the channel is disconnected."""
+    if notification_dialect(connection.platform) is None or connection.status == Connection.Status.DISABLED:
+        return None
+    return webhook_callback_url(connection)
+
+
 def webhooks_register(connection: Connection, *, http: HttpClient | None = None) -> RegistrationOutcome:
     """Subscribe the platform's webhooks to this connection's URL (after a connect or reconnect).
 

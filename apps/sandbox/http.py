@@ -204,6 +204,25 @@ def read_demo_order(request: HttpRequest, *, platform: str, not_found: str,
     return account, skus
 
 
+def store_demo_order_view(request: HttpRequest, *, platform: str,
+                          place: Callable[[SandboxAccount, list[tuple[str, int]] | None], dict]) -> HttpResponse:
+    """The demo's "a buyer just bought" button for a store sandbox whose errors are {"error": ...} (BigCommerce,
+    Magento): POST {"account_id", "skus"?} -> 201 with what `place(account, skus)` answers. Sandbox only, no auth."""
+    if request.method != "POST":
+        response = HttpResponse(status=405)
+        response["Allow"] = "POST"
+        return response
+    try:
+        account, skus = read_demo_order(request, platform=platform, not_found="No sandbox store with that account_id",
+                                        account_required="account_id (the store id) is required", whole_quantities=True)
+        body = place(account, skus)
+    except DemoOrderRefused as exc:
+        return JsonResponse({"error": exc.message}, status=exc.status)
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(body, status=201)
+
+
 def deliver_webhook(url: str, body: bytes, headers: dict[str, str]) -> int | None:
     """POST a signed delivery to the app. Tests replace this to deliver in-process."""
     try:

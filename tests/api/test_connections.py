@@ -113,3 +113,12 @@ def test_platforms_describe_their_connect_fields(api):
     woo = rows["woocommerce"]
     assert woo["auth_kind"] == "api_key"
     assert {f["name"] for f in woo["credential_fields"]} == {"store_url", "consumer_key", "consumer_secret"}
+
+
+def test_a_channel_whose_cabinet_takes_the_notification_url_shows_it_others_do_not(api, partner, woo):
+    """Ozon and Yandex Market have no API to register a notification URL: the partner reads the one to paste."""
+    ozon = make_connection(partner["shg"], platform="ozon", external_account_id="2184417")
+    woo_id = connect(api, partner, woo).json()["id"]
+    url = api.get(f"/api/v1/connections/{ozon.pk}/").json()["notification_url"]
+    assert url.endswith(f"/webhooks/ozon/{ozon.uuid}/")
+    assert api.get(f"/api/v1/connections/{woo_id}/").json()["notification_url"] is None

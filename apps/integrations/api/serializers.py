@@ -14,6 +14,7 @@ from apps.accounts.models import SHG
 from apps.integrations.connectors.base import AuthKind
 from apps.integrations.connectors.registry import UnknownPlatform, available_slugs, get_connector_class
 from apps.integrations.models import Connection, SyncRun
+from apps.integrations.webhooks import pasted_notification_url
 
 
 def api_key_platforms() -> list[tuple[str, str]]:
@@ -30,12 +31,15 @@ class ConnectionSerializer(serializers.ModelSerializer):
     platform_name = serializers.SerializerMethodField()
     capabilities = serializers.SerializerMethodField()
     sync_runs_url = serializers.SerializerMethodField()
+    notification_url = serializers.SerializerMethodField(
+        help_text="Ozon and Yandex Market only: the address to paste in the seller cabinet's notification settings "
+                  "(the platforms have no API to register it). Null for the others: Haat registers their webhooks.")
 
     class Meta:
         model = Connection
         fields = ["id", "uuid", "shg", "platform", "platform_name", "display_name", "status", "external_account_id",
                   "capabilities", "last_sync_at", "last_success_at", "next_sync_at", "consecutive_failures",
-                  "last_error", "sync_runs_url", "created_at", "updated_at"]
+                  "last_error", "sync_runs_url", "notification_url", "created_at", "updated_at"]
         read_only_fields = fields
 
     def _cls(self, obj: Connection):
@@ -52,6 +56,10 @@ class ConnectionSerializer(serializers.ModelSerializer):
     def get_capabilities(self, obj: Connection) -> list[str]:
         cls = self._cls(obj)
         return sorted(str(c) for c in cls.capabilities) if cls else []
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_notification_url(self, obj: Connection) -> str | None:
+        return pasted_notification_url(obj)
 
     def get_sync_runs_url(self, obj: Connection) -> str:
         url = reverse("api:syncrun-list", request=self.context.get("request"))

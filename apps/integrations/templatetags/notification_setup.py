@@ -13,7 +13,5 @@ register = template.Library()
 
 @register.inclusion_tag("integrations/_notification_setup.html")
 def notification_setup(connection):
-    if webhooks.notification_dialect(connection.platform) is None or connection.status == connection.Status.DISABLED:
-        return {"show": False}
-    return {"show": True, "platform": connection.platform,
-            "url": webhooks.webhook_callback_url(connection)}
+    url = webhooks.pasted_notification_url(connection)
+    return {"show": url is not None, "platform": connection.platform, "url": url}

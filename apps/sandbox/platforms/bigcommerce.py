@@ -45,14 +45,14 @@ from urllib.parse import urlsplit
 
 from django.core.cache import cache
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import path, re_path
 from django.utils import timezone as dj_timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.sandbox import dataset
 from apps.sandbox import http as sandbox_http
-from apps.sandbox.http import DemoOrderRefused, read_demo_order, read_json, sandbox_endpoint
+from apps.sandbox.http import read_json, sandbox_endpoint, store_demo_order_view
 from apps.sandbox.models import SandboxAccount, SandboxObject
 from apps.sandbox.shop import checkout
 
@@ -710,22 +710,10 @@ def api_view(request: HttpRequest, store_hash: str, version: str, route: str) ->
 
 @csrf_exempt
 def demo_order_view(request: HttpRequest) -> HttpResponse:
-    """The demo's "a buyer just bought" button: POST {"account_id", "skus": [{"sku", "quantity"}]?} -> 201 with the
-    order as the store's API shows it. Sandbox only, no auth."""
-    if request.method != "POST":
-        response = HttpResponse(status=405)
-        response["Allow"] = "POST"
-        return response
-    try:
-        account, skus = read_demo_order(request, platform=PLATFORM, not_found="No sandbox store with that account_id",
-                                        account_required="account_id (the store id) is required", whole_quantities=True)
-        order = create_order(account, skus=skus)
-    except DemoOrderRefused as exc:
-        return JsonResponse({"error": exc.message}, status=exc.status)
-    except ValueError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
+    """The demo's "a buyer just bought" button: 201 with the order as the store's API shows it."""
     root = request.build_absolute_uri(request.path.split(f"/{PLATFORM}/", 1)[0])
-    return JsonResponse({"order": render_order(order, api_root(account, root))}, status=201)
+    return store_demo_order_view(request, platform=PLATFORM, place=lambda account, skus: {
+        "order": render_order(create_order(account, skus=skus), api_root(account, root))})
 
 
 urlpatterns = [
