@@ -35,9 +35,10 @@ from apps.integrations import flows
 from apps.integrations.connectors.amazon import MARKETPLACES, TOKEN_KEYS, AmazonConnector
 from apps.integrations.connectors.errors import ConnectorError
 from apps.integrations.connectors.registry import build_connector
-from apps.integrations.models import Connection
+from apps.integrations.models import Connection, SyncRun
 from apps.integrations.selectors import can_edit_connection, connections_for
 from apps.integrations.services import ConnectFailed, interactive_http, safe_error_message
+from apps.integrations.tasks import enqueue_sync
 
 PLATFORM = "amazon"
 
@@ -158,16 +159,11 @@ def amazon_region_remove(*, connection: Connection, region: str) -> list[str]:
 
 
 def _refresh_listings(request: HttpRequest, connection: Connection) -> None:
-    """Read the listings again so each knows the marketplaces it is offered on; the choice is saved either way."""
-    from apps.catalog.services import listings_import_from_channel
-
-    try:
-        result = listings_import_from_channel(connection=connection)
-    except (ConnectorError, ValueError) as exc:
-        messages.warning(request, _("Amazon did not list the offers just now (%(error)s); import the channel's listings "
-                                    "again from the catalog.") % {"error": safe_error_message(exc)})
-        return
-    messages.info(request, _("%(count)s listing(s) read from Amazon.") % {"count": result.listings})
+    """Queue a products sync, so each listing learns the marketplaces it is offered on. In the background: reading
+    every product of every region takes many rate-limited calls, too long for a page to wait on."""
+    enqueue_sync(connection=connection, stream=SyncRun.Stream.PRODUCTS, trigger=SyncRun.Trigger.MANUAL,
+                 requested_by=request.user)
+    messages.info(request, _("Haat is reading the channel's listings again in the background (see Sync activity)."))
 
 
 def _editable_amazon_connection(request: HttpRequest, connection_pk: int) -> Connection:
